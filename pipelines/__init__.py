@@ -1,0 +1,1 @@
+"""Orchestration: one clip, a batch, training, evaluation. Imports vsr, never click."""

@@ -1,0 +1,76 @@
+"""Colour conversion: the one place where RGB meets YCbCr.
+
+Convention (the SR benchmark one): BT.601 matrix, studio swing, so Y is in
+[16, 235] and Cb/Cr in [16, 240] for 8-bit data. This is what MATLAB's
+``rgb2ycbcr`` computes and what SR papers evaluate on. Video frames are never
+converted: their own luma plane is used as it is. RGB images, RGB video
+codecs and training images go through :func:`rgb_to_ycbcr`, so that the Y the
+model is trained on and the Y it sees at inference are the same quantity.
+
+Pure numpy; no torch, no av.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["rgb_to_ycbcr", "rgb_to_y", "ycbcr_to_rgb", "to_uint"]
+
+# Rows give Y, Cb, Cr from R, G, B in [0, 1]; offsets in 8-bit code values.
+# Source: ITU-R BT.601 with studio-swing scaling, as in MATLAB rgb2ycbcr.
+_BT601_STUDIO = np.array(
+    [
+        [65.481, 128.553, 24.966],
+        [-37.797, -74.203, 112.0],
+        [112.0, -93.786, -18.214],
+    ],
+    dtype=np.float64,
+)
+_OFFSET = np.array([16.0, 128.0, 128.0])
+
+
+def to_uint(x: NDArray[np.floating], bit_depth: int = 8) -> NDArray[np.unsignedinteger]:
+    """Round and clamp float code values to unsigned integers.
+
+    ``x``: float, code values in ``[0, 2**bit_depth - 1]`` (any shape). Returns
+    uint8 for 8 bits, uint16 above. Every float→integer step outside the
+    engine's tensors goes through here.
+    """
+    peak = (1 << bit_depth) - 1
+    dtype = np.uint8 if bit_depth <= 8 else np.uint16
+    return np.clip(np.rint(x), 0, peak).astype(dtype)
+
+
+def rgb_to_ycbcr(rgb: NDArray[np.uint8]) -> NDArray[np.float64]:
+    """RGB → YCbCr, BT.601 studio swing.
+
+    ``rgb``: uint8 [0, 255], (H, W, 3), RGB order. Returns float64 (H, W, 3)
+    with Y in [16, 235] and Cb/Cr in [16, 240] (unrounded).
+    """
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"expected (H, W, 3) RGB, got shape {rgb.shape}")
+    x = rgb.astype(np.float64) / 255.0
+    return x @ _BT601_STUDIO.T + _OFFSET
+
+
+def rgb_to_y(rgb: NDArray[np.uint8]) -> NDArray[np.float64]:
+    """Luma only, same convention as :func:`rgb_to_ycbcr`.
+
+    ``rgb``: uint8 [0, 255], (H, W, 3) RGB, or (H, W) grey (taken as R=G=B).
+    Returns float64 (H, W) in [16, 235].
+    """
+    if rgb.ndim == 2:
+        return rgb.astype(np.float64) * (_BT601_STUDIO[0].sum() / 255.0) + 16.0
+    x = rgb.astype(np.float64) / 255.0
+    return x @ _BT601_STUDIO[0] + 16.0
+
+
+def ycbcr_to_rgb(ycbcr: NDArray[np.floating | np.uint8]) -> NDArray[np.float64]:
+    """Inverse of :func:`rgb_to_ycbcr`.
+
+    ``ycbcr``: (H, W, 3) code values (uint8 or float). Returns float64 RGB
+    (H, W, 3) in [0, 255] before rounding (may fall slightly outside).
+    """
+    inv = np.linalg.inv(_BT601_STUDIO)
+    return (ycbcr.astype(np.float64) - _OFFSET) @ inv.T * 255.0

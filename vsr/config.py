@@ -1,0 +1,125 @@
+"""Configuration: frozen dataclasses whose fields match the CLI options."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["TrainConfig", "EngineConfig", "EncodeConfig", "UpscaleConfig"]
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    model: str = "espcn"
+    scale: int = 2
+    weights: Path | None = None
+    device: str = "auto"
+    dtype: str = "auto"
+    batch_size: int = 4
+    tile: int | None = None
+    passes: int = 1
+    correct: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.passes < 1:
+            raise ValueError("passes must be >= 1")
+        if self.model_scale ** self.passes != self.scale or self.model_scale not in (2, 3, 4):
+            raise ValueError(
+                f"unsupported scale {self.scale}"
+                + (f" in {self.passes} passes" if self.passes > 1 else "")
+                + "; supported: 2, 3, 4 (and their powers with --passes)"
+            )
+        if self.batch_size < 1:
+            raise ValueError("batch size must be >= 1")
+        if self.tile is not None and self.tile < 16:
+            raise ValueError("tile must be at least 16 pixels")
+
+    @property
+    def model_scale(self) -> int:
+        """Scale of the model that runs ``passes`` times to reach ``scale``."""
+        return max(1, round(self.scale ** (1.0 / self.passes)))
+
+
+@dataclass(frozen=True)
+class EncodeConfig:
+    codec: str | None = None  # None: by container (libx264; libvpx-vp9 for .webm)
+    crf: int = 18
+    preset: str = "medium"
+    pix_fmt: str | None = None  # None: keep the source's (or its nearest encodable)
+    audio: bool = True
+    backend: str = "pyav"
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.crf <= 63:
+            raise ValueError("crf must be within 0..63")
+        if self.backend not in ("pyav", "ffmpeg"):
+            raise ValueError(f"unknown backend {self.backend!r}; known: pyav, ffmpeg")
+
+
+@dataclass(frozen=True)
+class UpscaleConfig:
+    """Everything per clip that ``vsr upscale`` and ``vsr batch`` share."""
+
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    encode: EncodeConfig = field(default_factory=EncodeConfig)
+    reference: Path | None = None
+    eval: bool = False
+    degrade: str = "bicubic"
+    overwrite: bool = False
+    quiet: bool = False
+    ssim: bool = True
+
+    def __post_init__(self) -> None:
+        if self.eval and self.reference is not None:
+            raise ValueError("--eval and --reference cannot be combined")
+        if self.degrade not in ("bicubic", "blur"):
+            raise ValueError(f"unknown degradation {self.degrade!r}; known: bicubic, blur")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: str
+    scale: int
+    data: tuple[Path, ...]
+    out: Path
+    val: Path | None = None
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    init: Path | None = None
+    iterations: int = 10000
+    batch_size: int = 16
+    patch_size: int = 96
+    patches_per_image: int = 4
+    lr: float = 1e-3
+    lr_min: float = 1e-5
+    schedule: str = "cosine"
+    warmup: int = 0
+    loss: str = "l1"
+    precision: str = "fp32"
+    ema: float = 0.0
+    degradation: str = "bicubic"
+    val_every: int = 1000
+    ckpt_every: int = 1000
+    seed: int = 0
+    workers: int = 1
+    resume: bool = False
+    device: str = "auto"
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.scale not in (2, 3, 4):
+            raise ValueError(f"unsupported scale {self.scale}; supported: 2, 3, 4")
+        if self.patch_size % self.scale:
+            raise ValueError("patch size must be a multiple of the scale")
+        if self.batch_size % self.patches_per_image:
+            raise ValueError("batch size must be a multiple of patches per image")
+        if self.schedule not in ("cosine", "step", "constant"):
+            raise ValueError(f"unknown schedule {self.schedule!r}")
+        if self.precision not in ("fp32", "bf16"):
+            raise ValueError(f"unknown precision {self.precision!r}; known: fp32, bf16")
+        if self.loss not in ("l1", "l2"):
+            raise ValueError(f"unknown loss {self.loss!r}")
+        if not 0.0 <= self.ema < 1.0:
+            raise ValueError("ema must be in [0, 1)")
+        if self.iterations < 1:
+            raise ValueError("iterations must be >= 1")

@@ -1,0 +1,156 @@
+"""Lazy training dataset over folders of frames or images.
+
+Only the sorted file names are kept; an image is read when an item is asked
+for. Items are keyed by ``(file_index, seed)`` pairs produced by
+:class:`IterationBatchSampler`, so the patch drawn for a given iteration is a
+pure function of (run seed, iteration, rank) whatever the number of loader
+workers: that is what makes ``--resume`` continue exactly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+from numpy.typing import NDArray
+
+from vsr.color import rgb_to_y, to_uint
+from vsr.degrade import DEGRADATIONS, degrade
+from vsr.io.images import IMAGE_EXTENSIONS, read_rgb
+
+__all__ = ["list_images", "load_y", "FrameFolderDataset", "IterationBatchSampler", "Y_SUFFIX"]
+
+# Files written by ``vsr extract-frames --y-only`` hold the luma plane itself.
+Y_SUFFIX = ".y.png"
+
+
+def list_images(roots: Sequence[Path]) -> list[Path]:
+    """All image files under ``roots`` (recursive), sorted, de-duplicated."""
+    found: set[Path] = set()
+    for root in roots:
+        root = Path(root)
+        if root.is_file():
+            found.add(root)
+            continue
+        if not root.is_dir():
+            raise FileNotFoundError(f"data folder not found: {root}")
+        found.update(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+    return sorted(found)
+
+
+def load_y(path: Path) -> NDArray[np.uint8]:
+    """Luma of an image file: uint8 [16, 235] for RGB/grey images (BT.601
+    studio swing, rounded), or the stored plane for ``*.y.png`` files. (H, W)."""
+    img = read_rgb(path)
+    if str(path).endswith(Y_SUFFIX):
+        return img if img.ndim == 2 else img[:, :, 0]
+    return to_uint(rgb_to_y(img))
+
+
+class FrameFolderDataset(torch.utils.data.Dataset):
+    """Random HR/LR Y patch pairs from image folders.
+
+    Item ``(file_index, seed)`` → ``(lr, hr)`` float32 tensors in [0, 1] of
+    shapes ``(k, 1, p/s, p/s)`` and ``(k, 1, p, p)`` where ``k`` is
+    ``patches_per_image`` (several patches per decoded file keep PNG decoding
+    off the critical path). LR is made from a margin-padded HR crop, so it
+    equals the LR of the whole image cropped (no patch-border artefacts), and
+    is rounded to 8-bit code values like the planes the engine sees.
+    """
+
+    def __init__(
+        self,
+        roots: Sequence[Path],
+        *,
+        scale: int,
+        patch_size: int,
+        degradation: str = "bicubic",
+        patches_per_image: int = 1,
+        augment: bool = True,
+    ) -> None:
+        if patch_size % scale:
+            raise ValueError(f"patch_size {patch_size} is not a multiple of scale {scale}")
+        if degradation not in DEGRADATIONS:
+            raise ValueError(f"unknown degradation {degradation!r}")
+        self.files = [str(p) for p in list_images(roots)]
+        if not self.files:
+            raise ValueError(f"no images found under {', '.join(map(str, roots))}")
+        self.scale = scale
+        self.patch_size = patch_size
+        self.degradation = degradation
+        self.patches_per_image = patches_per_image
+        self.augment = augment
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def _patch(self, y: NDArray[np.uint8], rng: np.random.Generator) -> tuple[NDArray, NDArray]:
+        s, p = self.scale, self.patch_size
+        h, w = (y.shape[0] // s) * s, (y.shape[1] // s) * s
+        margin = 3 * s  # > bicubic antialias support (2s); a multiple of s
+        top = int(rng.integers(0, (h - p) // s + 1)) * s
+        left = int(rng.integers(0, (w - p) // s + 1)) * s
+        t0, l0 = max(top - margin, 0), max(left - margin, 0)
+        t1, l1 = min(top + p + margin, h), min(left + p + margin, w)
+        region = y[t0:t1, l0:l1].astype(np.float64)
+        lr_region = to_uint(degrade(region, s, self.degradation))
+        lt, ll = (top - t0) // s, (left - l0) // s
+        lr = lr_region[lt : lt + p // s, ll : ll + p // s]
+        hr = y[top : top + p, left : left + p]
+        if self.augment:
+            if rng.random() < 0.5:
+                lr, hr = lr[:, ::-1], hr[:, ::-1]
+            if rng.random() < 0.5:
+                lr, hr = lr[::-1], hr[::-1]
+            if rng.random() < 0.5:
+                lr, hr = lr.T, hr.T
+        return lr, hr
+
+    def __getitem__(self, key: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        index, seed = key
+        rng = np.random.default_rng(seed)
+        y = load_y(Path(self.files[index]))
+        # Images smaller than a patch (a few in T91) give way to the next file:
+        # deterministic, and no padding artefacts in the training data.
+        for step in range(1, len(self.files) + 1):
+            if min(y.shape) >= self.patch_size + self.scale:
+                break
+            if step == len(self.files):
+                raise ValueError(f"no image is larger than the patch size {self.patch_size}")
+            y = load_y(Path(self.files[(index + step) % len(self.files)]))
+        pairs = [self._patch(y, rng) for _ in range(self.patches_per_image)]
+        lr = np.stack([a for a, _ in pairs])[:, None].astype(np.float32) / 255.0
+        hr = np.stack([b for _, b in pairs])[:, None].astype(np.float32) / 255.0
+        return torch.from_numpy(lr), torch.from_numpy(hr)
+
+
+class IterationBatchSampler(torch.utils.data.Sampler):
+    """Endless batches of ``(file_index, seed)`` keys, a pure function of
+    ``(seed, iteration, rank)``. Rank ``r`` of ``world_size`` draws only from
+    its own shard of the file list (every ``world_size``-th file)."""
+
+    def __init__(
+        self, num_files: int, items_per_batch: int, *, seed: int, start_iteration: int = 0,
+        rank: int = 0, world_size: int = 1,
+    ) -> None:
+        self.shard = np.arange(rank, num_files, world_size)
+        if len(self.shard) == 0:
+            raise ValueError(f"rank {rank} has no files (only {num_files} files for {world_size} ranks)")
+        self.items_per_batch = items_per_batch
+        self.seed = seed
+        self.start_iteration = start_iteration
+        self.rank = rank
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        it = self.start_iteration
+        while True:
+            rng = np.random.default_rng([self.seed, it, self.rank])
+            files = rng.choice(self.shard, size=self.items_per_batch)
+            seeds = rng.integers(0, 2**62, size=self.items_per_batch)
+            yield [(int(f), int(s)) for f, s in zip(files, seeds)]
+            it += 1
+
+    def __len__(self) -> int:  # endless; DataLoader only needs it for len()
+        return 2**31

@@ -1,0 +1,115 @@
+"""Streaming decoder (PyAV): frames as :class:`vsr.frames.YuvFrame`, in order.
+
+:func:`demux` walks the file once and yields, in file order, decoded video
+frames and the untouched packets of the streams we pass through (audio,
+subtitles), so that the writer can interleave them without buffering a whole
+track. Nothing is read ahead beyond what the decoder itself needs; frame
+counts come from decoding, never from the container's ``nb_frames``.
+
+Pixel formats: the ones in :data:`vsr.frames.FORMATS` are used as they are;
+``nv12``/``nv21`` → ``yuv420p`` and ``p010le`` → ``yuv420p10le`` (same
+samples, other layout); RGB-family formats → ``yuv444p`` through
+:func:`vsr.color.rgb_to_ycbcr` (BT.601 studio swing), the one RGB→YUV path;
+anything else → ``yuv444p`` through libswscale, with a warning.
+"""
+
+from __future__ import annotations
+
+import logging
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterator, Union
+
+import av
+import numpy as np
+from numpy.typing import NDArray
+
+from vsr.color import rgb_to_ycbcr, to_uint
+from vsr.frames import FORMATS, YuvFrame
+from vsr.io.probe import MediaError, open_input
+
+__all__ = ["demux", "iter_frames", "frame_to_yuv", "PASSTHROUGH_TYPES"]
+
+log = logging.getLogger(__name__)
+
+PASSTHROUGH_TYPES = ("audio", "subtitle")
+
+_SAME_SAMPLES = {"nv12": "yuv420p", "nv21": "yuv420p", "p010le": "yuv420p10le", "nv16": "yuv422p"}
+_RGB_FAMILY = ("rgb", "bgr", "gbr", "argb", "abgr", "rgba", "bgra", "pal8", "0rgb", "rgb0", "bgr0", "0bgr")
+
+Item = Union[YuvFrame, av.Packet]
+
+
+def _plane_array(plane: av.video.plane.VideoPlane, dtype: type) -> NDArray:
+    itemsize = np.dtype(dtype).itemsize
+    arr = np.frombuffer(plane, dtype=dtype).reshape(plane.height, plane.line_size // itemsize)
+    return arr[:, : plane.width].copy()
+
+
+def frame_to_yuv(frame: av.VideoFrame, index: int) -> YuvFrame:
+    """Convert a decoded PyAV frame into a YuvFrame (see the module doc for formats)."""
+    name = frame.format.name
+    pts = frame.pts
+    time_base = frame.time_base
+    if name in _SAME_SAMPLES:
+        frame = frame.reformat(format=_SAME_SAMPLES[name])
+        name = frame.format.name
+    if name in FORMATS:
+        dtype = np.uint16 if FORMATS[name].bit_depth > 8 else np.uint8
+        planes = tuple(_plane_array(p, dtype) for p in frame.planes)
+        return YuvFrame(planes, name, pts, time_base, index)
+    if name.startswith(_RGB_FAMILY) or name in ("gbrp", "gbrap"):
+        rgb = frame.to_ndarray(format="rgb24")
+        ycc = to_uint(rgb_to_ycbcr(rgb))
+        return YuvFrame(tuple(np.ascontiguousarray(ycc[:, :, i]) for i in range(3)), "yuv444p", pts, time_base, index)
+    if index == 0:
+        log.warning("pixel format %s converted to yuv444p by libswscale", name)
+    frame = frame.reformat(format="yuv444p")
+    return YuvFrame(tuple(_plane_array(p, np.uint8) for p in frame.planes), "yuv444p", pts, time_base, index)
+
+
+def demux(container: av.container.InputContainer, *, passthrough: bool = True) -> Iterator[Item]:
+    """Yield YuvFrames of the first video stream and, if ``passthrough``, the
+    packets of audio/subtitle streams, in file order. Raises MediaError on a
+    corrupt or truncated stream."""
+    video = container.streams.video[0]
+    video.thread_type = "AUTO"
+    streams = [video]
+    if passthrough:
+        streams += [s for s in container.streams if s.type in PASSTHROUGH_TYPES]
+    index = 0
+    last_pts: int | None = None
+    step = _frame_step(video)
+    try:
+        for packet in container.demux(streams):
+            if packet.stream.index != video.index:
+                if packet.dts is not None:  # the flush packet at the end has none
+                    yield packet
+                continue
+            for frame in packet.decode():
+                if frame.pts is None:  # synthesise from the previous frame and the rate
+                    frame.pts = 0 if last_pts is None else last_pts + step
+                    frame.time_base = video.time_base
+                last_pts = frame.pts
+                yield frame_to_yuv(frame, index)
+                index += 1
+    except av.error.FFmpegError as exc:
+        raise MediaError(f"corrupt or truncated video after {index} frames: {exc.strerror or exc}") from None
+    if index == 0:
+        raise MediaError("no video frame could be decoded (corrupt or truncated file)")
+
+
+def _frame_step(stream: av.video.stream.VideoStream) -> int:
+    rate = stream.average_rate or stream.guessed_rate or Fraction(25)
+    tb = stream.time_base or Fraction(1, 90000)
+    return max(1, round(1 / (rate * tb)))
+
+
+def iter_frames(path: Path) -> Iterator[YuvFrame]:
+    """Just the video frames of ``path``, streamed; the file is closed at the end."""
+    container = open_input(path)
+    try:
+        for item in demux(container, passthrough=False):
+            yield item
+    finally:
+        container.close()

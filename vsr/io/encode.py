@@ -1,0 +1,172 @@
+"""Streaming encoder (PyAV) with audio/subtitle passthrough.
+
+:class:`ClipWriter` writes to ``OUT.part`` and renames to ``OUT`` only in
+:meth:`ClipWriter.close`; :meth:`ClipWriter.abort` removes the part file.
+Per-frame timestamps are written as given (the input's ``pts`` in the input
+video stream's ``time_base``), so variable frame rate survives. The source's
+colour tags (primaries, transfer, matrix, range) and container metadata are
+copied. Passthrough packets are muxed unchanged (``add_stream_from_template``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from vsr.config import EncodeConfig
+from vsr.frames import FORMATS, YuvFrame
+from vsr.io.probe import MediaError, VideoInfo
+
+__all__ = ["ClipWriter", "CONTAINER_FORMATS", "part_path", "output_pix_fmt", "resolve_codec"]
+
+log = logging.getLogger(__name__)
+
+CONTAINER_FORMATS = {
+    ".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm",
+    ".avi": "avi", ".ts": "mpegts", ".nut": "nut",
+}
+# Default encoder by container; libx264 wherever the container takes H.264.
+_DEFAULT_CODECS = {"webm": "libvpx-vp9"}
+_CRF_CODECS = ("libx264", "libx265", "libsvtav1", "libvpx-vp9", "libvpx")
+
+
+def resolve_codec(path: Path, requested: str | None) -> str:
+    """The encoder to use for ``path``: the requested one, else the container's default."""
+    if requested:
+        return requested
+    return _DEFAULT_CODECS.get(CONTAINER_FORMATS.get(Path(path).suffix.lower(), ""), "libx264")
+
+
+def part_path(path: Path) -> Path:
+    return Path(path).with_name(Path(path).name + ".part")
+
+
+def output_pix_fmt(source: str, codec: str, requested: str | None) -> str:
+    """The pixel format to encode: the requested one, else the source's if the
+    codec takes it, else its non-``j`` twin, else the 8-bit 4:2:0 default."""
+    try:
+        supported = [f.name for f in av.codec.Codec(codec, "w").video_formats or []]
+    except av.error.FFmpegError as exc:
+        raise MediaError(f"unknown encoder {codec!r}") from exc
+    if requested:
+        if supported and requested not in supported:
+            raise MediaError(f"encoder {codec} cannot write {requested}; it takes {', '.join(supported)}")
+        return requested
+    candidates = [source, source.replace("yuvj", "yuv")]
+    for fmt in candidates:
+        if not supported or fmt in supported:
+            return fmt
+    return "yuv420p10le" if FORMATS[source].bit_depth > 8 and "yuv420p10le" in supported else "yuv420p"
+
+
+class ClipWriter:
+    """Encode YuvFrames of one size to ``path`` (via ``path.part``)."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        width: int,
+        height: int,
+        pix_fmt: str,
+        info: VideoInfo,
+        encode: EncodeConfig,
+        source: av.container.InputContainer | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.part = part_path(self.path)
+        fmt = CONTAINER_FORMATS.get(self.path.suffix.lower())
+        if fmt is None:
+            raise MediaError(
+                f"unsupported output extension {self.path.suffix!r}; use one of {', '.join(CONTAINER_FORMATS)}"
+            )
+        self.pix_fmt = pix_fmt
+        self.container = av.open(str(self.part), mode="w", format=fmt)
+        try:
+            self._setup(width, height, info, encode, source)
+        except Exception:
+            self.abort()
+            raise
+        self.frames = 0
+
+    def _setup(self, width: int, height: int, info: VideoInfo, encode: EncodeConfig,
+               source: av.container.InputContainer | None) -> None:
+        rate = info.rate if info.rate and info.rate > 0 else Fraction(25)
+        codec = resolve_codec(self.path, encode.codec)
+        try:
+            stream = self.container.add_stream(codec, rate=rate)
+        except (ValueError, av.error.FFmpegError) as exc:
+            raise MediaError(f"cannot write {codec} into {self.path.suffix}: {exc}") from None
+        stream.width, stream.height, stream.pix_fmt = width, height, self.pix_fmt
+        stream.time_base = info.time_base
+        cc = stream.codec_context
+        cc.time_base = info.time_base
+        cc.color_primaries = info.color_primaries
+        cc.color_trc = info.color_trc
+        cc.colorspace = info.colorspace
+        cc.color_range = info.color_range or (2 if FORMATS[self.pix_fmt].full_range else 0)
+        options = {}
+        if codec in _CRF_CODECS:
+            options["crf"] = str(encode.crf)
+            if codec in ("libvpx-vp9", "libvpx"):
+                options["b"] = "0"
+                options["row-mt"] = "1"
+        if codec in ("libx264", "libx265"):
+            options["preset"] = encode.preset
+        stream.options = options
+        self.stream = stream
+        self.passthrough: dict[int, av.stream.Stream] = {}
+        if source is not None:
+            self.container.metadata.update({k: v for k, v in source.metadata.items() if k != "encoder"})
+            src_video = source.streams.video[0]
+            stream.metadata.update(src_video.metadata)
+            if encode.audio:
+                for s in source.streams:
+                    if s.type not in ("audio", "subtitle"):
+                        continue
+                    try:
+                        self.passthrough[s.index] = self.container.add_stream_from_template(s)
+                    except (ValueError, av.error.FFmpegError) as exc:
+                        log.warning("%s stream %d (%s) cannot go into %s and is dropped: %s",
+                                    s.type, s.index, s.codec_context.name, self.path.suffix, exc)
+
+    def write(self, frame: YuvFrame) -> None:
+        """Encode one frame (its planes must match the writer's size and format)."""
+        out = av.VideoFrame(frame.width, frame.height, self.pix_fmt)
+        dtype = np.uint16 if FORMATS[self.pix_fmt].bit_depth > 8 else np.uint8
+        for plane, src in zip(out.planes, frame.planes):
+            dst = np.frombuffer(plane, dtype=dtype).reshape(plane.height, -1)
+            dst[:, : src.shape[1]] = src
+        out.pts = frame.pts
+        out.time_base = frame.time_base
+        for packet in self.stream.encode(out):
+            self.container.mux(packet)
+        self.frames += 1
+
+    def write_packet(self, packet: av.Packet) -> None:
+        """Mux a passthrough packet from the source (dropped if its stream was not kept)."""
+        stream = self.passthrough.get(packet.stream.index)
+        if stream is None:
+            return
+        packet.stream = stream
+        self.container.mux(packet)
+
+    def close(self) -> None:
+        """Flush the encoder, finish the file and move it into place."""
+        for packet in self.stream.encode(None):
+            self.container.mux(packet)
+        self.container.close()
+        os.replace(self.part, self.path)
+
+    def abort(self) -> None:
+        """Drop everything written so far (no partial file is left)."""
+        try:
+            self.container.close()
+        except Exception:  # the container may be half set up; removal below is what matters
+            pass
+        self.part.unlink(missing_ok=True)

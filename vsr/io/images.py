@@ -1,0 +1,59 @@
+"""Still images on disk: read as RGB, write from RGB. No torch."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["IMAGE_EXTENSIONS", "is_image_path", "read_rgb", "write_rgb", "ImageError"]
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+class ImageError(ValueError):
+    """An image file is missing or cannot be decoded."""
+
+
+def is_image_path(path: Path) -> bool:
+    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def read_rgb(path: Path) -> NDArray[np.uint8]:
+    """Decode an image file.
+
+    Returns uint8 [0, 255], (H, W, 3) in RGB order, or (H, W) for single-channel
+    files. Alpha is dropped; 16-bit files are scaled to 8 bits.
+    """
+    data = np.fromfile(str(path), dtype=np.uint8) if Path(path).is_file() else None
+    if data is None:
+        raise ImageError(f"image not found: {path}")
+    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if img is None:
+        raise ImageError(f"cannot decode image: {path}")
+    if img.dtype == np.uint16:
+        img = (img.astype(np.float64) / 257.0).round().astype(np.uint8)
+    if img.ndim == 3:
+        if img.shape[2] == 1:
+            img = img[:, :, 0]
+        else:
+            img = cv2.cvtColor(img[:, :, :3], cv2.COLOR_BGR2RGB)
+    return np.ascontiguousarray(img)
+
+
+def write_rgb(path: Path, rgb: NDArray[np.uint8]) -> None:
+    """Encode uint8 (H, W, 3) RGB or (H, W) grey to ``path`` (format from its suffix)."""
+    img = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) if rgb.ndim == 3 else rgb
+    ext = Path(path).suffix.lower()
+    if ext in (".part",):
+        ext = Path(str(path)[: -len(".part")]).suffix.lower()
+    ok, buf = cv2.imencode(ext, img)
+    if not ok:
+        raise ImageError(f"cannot encode image as {ext}")
+    with open(path, "wb") as fh:
+        fh.write(buf.tobytes())
+        fh.flush()
+        os.fsync(fh.fileno())

@@ -1,0 +1,96 @@
+"""What a media file holds, and the user-facing errors for what it does not."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+
+__all__ = ["MediaError", "VideoInfo", "open_input", "probe", "video_info"]
+
+
+class MediaError(ValueError):
+    """Input that cannot be processed; the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    width: int
+    height: int
+    rate: Fraction | None  # average frame rate as the container reports it
+    time_base: Fraction
+    pix_fmt: str
+    codec: str
+    color_primaries: int
+    color_trc: int
+    colorspace: int
+    color_range: int
+    has_audio: bool
+    duration: float | None  # seconds, from the container (not trusted for counts)
+    nb_frames: int  # container's claim; 0 when unknown. Never used as the truth.
+    rotation: int
+
+
+def open_input(path: Path) -> av.container.InputContainer:
+    """Open ``path`` for reading, turning every kind of bad input into a MediaError."""
+    path = Path(path)
+    if not path.exists():
+        raise MediaError(f"input not found: {path}")
+    if path.is_dir():
+        raise MediaError(f"input is a directory, not a file: {path}")
+    if path.stat().st_size == 0:
+        raise MediaError(f"input is an empty file: {path}")
+    try:
+        container = av.open(str(path), mode="r")
+    except (av.error.FFmpegError, UnicodeDecodeError) as exc:
+        raise MediaError(f"not a readable video or image: {path} ({_reason(exc)})") from None
+    if not container.streams.video:
+        kinds = sorted({s.type for s in container.streams})
+        container.close()
+        what = "audio-only file" if kinds == ["audio"] else "file with no video stream"
+        raise MediaError(f"{what}: {path}")
+    return container
+
+
+def _reason(exc: Exception) -> str:
+    return getattr(exc, "strerror", None) or exc.__class__.__name__
+
+
+def video_info(container: av.container.InputContainer) -> VideoInfo:
+    stream = container.streams.video[0]
+    cc = stream.codec_context
+    duration = None
+    if stream.duration is not None and stream.time_base is not None:
+        duration = float(stream.duration * stream.time_base)
+    elif container.duration is not None:
+        duration = container.duration / av.time_base
+    rotation = 0
+    try:
+        for frame_side in getattr(stream, "side_data", {}) or {}:
+            pass
+    except Exception:  # side data access differs across PyAV versions
+        pass
+    return VideoInfo(
+        width=cc.width,
+        height=cc.height,
+        rate=stream.average_rate,
+        time_base=stream.time_base or Fraction(1, 90000),
+        pix_fmt=cc.pix_fmt or "unknown",
+        codec=cc.name,
+        color_primaries=int(cc.color_primaries),
+        color_trc=int(cc.color_trc),
+        colorspace=int(cc.colorspace),
+        color_range=int(cc.color_range),
+        has_audio=bool(container.streams.audio),
+        duration=duration,
+        nb_frames=int(stream.frames or 0),
+        rotation=rotation,
+    )
+
+
+def probe(path: Path) -> VideoInfo:
+    """VideoInfo of the first video stream of ``path``."""
+    with open_input(path) as container:
+        return video_info(container)

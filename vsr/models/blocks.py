@@ -1,0 +1,62 @@
+"""Building blocks shared by the models (one definition each)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["ResBlock", "Upsampler", "make_activation", "bicubic_upsample", "check_scale"]
+
+SCALES = (2, 3, 4)
+
+
+def check_scale(scale: int) -> int:
+    if scale not in SCALES:
+        raise ValueError(f"unsupported scale {scale}; supported: {', '.join(map(str, SCALES))}")
+    return scale
+
+
+def make_activation(name: str, channels: int) -> nn.Module:
+    if name == "relu":
+        return nn.ReLU(inplace=True)
+    if name == "prelu":
+        return nn.PReLU(channels)
+    if name == "tanh":
+        return nn.Tanh()
+    raise ValueError(f"unknown activation {name!r}; known: relu, prelu, tanh")
+
+
+def bicubic_upsample(x: torch.Tensor, scale: int) -> torch.Tensor:
+    """Bicubic (a = -0.75, half-pixel centres) upsampling of ``(N, C, H, W)`` by ``scale``."""
+    return F.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False)
+
+
+class ResBlock(nn.Module):
+    """conv-act-conv with a scaled identity skip (EDSR: no batch norm)."""
+
+    def __init__(self, num_features: int, res_scale: float = 1.0, activation: str = "relu") -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(num_features, num_features, 3, padding=1),
+            make_activation(activation, num_features),
+            nn.Conv2d(num_features, num_features, 3, padding=1),
+        )
+        self.res_scale = res_scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x) * self.res_scale
+
+
+class Upsampler(nn.Sequential):
+    """Sub-pixel convolution upsampler: x2 and x3 in one step, x4 as two x2 steps."""
+
+    def __init__(self, scale: int, num_features: int, activation: str | None = None) -> None:
+        check_scale(scale)
+        steps = [2, 2] if scale == 4 else [scale]
+        layers: list[nn.Module] = []
+        for s in steps:
+            layers += [nn.Conv2d(num_features, num_features * s * s, 3, padding=1), nn.PixelShuffle(s)]
+            if activation:
+                layers.append(make_activation(activation, num_features))
+        super().__init__(*layers)

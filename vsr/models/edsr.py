@@ -1,0 +1,57 @@
+"""EDSR (Lim et al., CVPRW 2017), Y channel only, with its size knobs.
+
+Baseline in the paper: 16 blocks, 64 features, res_scale 1. ``residual=True``
+adds the bicubic upsample of the input to the output (not in the paper; it
+replaces EDSR's RGB mean shift for a single channel and speeds up training).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from vsr.models._registry import register_model
+from vsr.models.blocks import ResBlock, Upsampler, bicubic_upsample, check_scale
+
+__all__ = ["EDSR", "edsr"]
+
+
+class EDSR(nn.Module):
+    """Input float32 ``(N, C, H, W)`` in [0, 1] → ``(N, C, sH, sW)`` (unclamped)."""
+
+    def __init__(
+        self,
+        scale: int,
+        in_channels: int = 1,
+        num_features: int = 64,
+        num_blocks: int = 16,
+        res_scale: float = 1.0,
+        residual: bool = True,
+    ) -> None:
+        super().__init__()
+        self.scale = check_scale(scale)
+        self.residual = residual
+        self.head = nn.Conv2d(in_channels, num_features, 3, padding=1)
+        self.body = nn.Sequential(
+            *[ResBlock(num_features, res_scale) for _ in range(num_blocks)],
+            nn.Conv2d(num_features, num_features, 3, padding=1),
+        )
+        self.tail = nn.Sequential(
+            Upsampler(scale, num_features),
+            nn.Conv2d(num_features, in_channels, 3, padding=1),
+        )
+        if residual:
+            nn.init.zeros_(self.tail[-1].weight)
+            nn.init.zeros_(self.tail[-1].bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feat = self.head(x)
+        out = self.tail(feat + self.body(feat))
+        if self.residual:
+            out = out + bicubic_upsample(x, self.scale)
+        return out
+
+
+@register_model
+def edsr(scale: int, **kwargs) -> EDSR:
+    return EDSR(scale=scale, **kwargs)

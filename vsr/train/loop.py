@@ -1,0 +1,246 @@
+"""Training: iterations over random patches, validation, checkpoints, resume.
+
+Run state lives in ``OUT/last.pt`` (model, optimizer, EMA, iteration, best
+score); ``OUT/best.pt`` and ``OUT/final.pt`` are exported in the shipped
+weights format (:mod:`vsr.weights`). ``OUT/val.csv`` gets one row per
+validation. Under ``torchrun`` (``WORLD_SIZE`` > 1) the model is wrapped in
+DistributedDataParallel (gloo on CPU, nccl on CUDA); each rank samples from
+its own shard of the files, and only rank 0 validates and writes.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import logging
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from vsr.config import TrainConfig
+from vsr.data import FrameFolderDataset, IterationBatchSampler
+from vsr.engine import Engine, pick_device
+from vsr.evaluate import evaluate_images, summarize
+from vsr.models import create_model
+from vsr.weights import load_checkpoint, save_checkpoint
+
+__all__ = ["fit", "lr_at", "TrainResult", "STATE_FORMAT"]
+
+log = logging.getLogger(__name__)
+STATE_FORMAT = "vsr-train-state-1"
+
+# progress(iteration, loss, seconds_so_far)
+ProgressFn = Callable[[int, float, float], None]
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    iterations: int
+    best_psnr: float
+    best_iteration: int
+    seconds: float
+    data_wait_share: float
+    out: Path
+
+
+def lr_at(cfg: TrainConfig, it: int) -> float:
+    """Learning rate for iteration ``it`` (0-based): a pure function, so resume needs no scheduler state."""
+    if cfg.warmup and it < cfg.warmup:
+        return cfg.lr * (it + 1) / cfg.warmup
+    if cfg.schedule == "constant":
+        return cfg.lr
+    if cfg.schedule == "step":  # halve at 50 %, 75 % and 90 %
+        frac = it / cfg.iterations
+        return cfg.lr * 0.5 ** sum(frac >= m for m in (0.5, 0.75, 0.9))
+    span = max(1, cfg.iterations - cfg.warmup)
+    t = min(1.0, (it - cfg.warmup) / span)
+    return cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * t))
+
+
+def _init_from(model: nn.Module, path: Path) -> None:
+    """Copy every parameter whose name and shape match (e.g. x2 → x3 start)."""
+    src = load_checkpoint(path)["state_dict"]
+    own = model.state_dict()
+    taken = {k: v for k, v in src.items() if k in own and own[k].shape == v.shape}
+    own.update(taken)
+    model.load_state_dict(own)
+    log.info("initialised %d/%d tensors from %s", len(taken), len(own), path)
+
+
+def _dist_info() -> tuple[int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    return rank, world
+
+
+def _save_state(path: Path, *, it: int, model: nn.Module, opt: torch.optim.Optimizer,
+                ema: nn.Module | None, best: tuple[float, int], data_wait: float, seconds: float) -> None:
+    part = path.with_name(path.name + ".part")
+    torch.save(
+        {
+            "format": STATE_FORMAT,
+            "iteration": it,
+            "model": model.state_dict(),
+            "optimizer": opt.state_dict(),
+            "ema": ema.state_dict() if ema is not None else None,
+            "best_psnr": best[0],
+            "best_iteration": best[1],
+            "data_wait": data_wait,
+            "seconds": seconds,
+        },
+        part,
+    )
+    os.replace(part, path)
+
+
+def _config_meta(cfg: TrainConfig) -> dict:
+    meta = {}
+    for k, v in asdict(cfg).items():
+        if isinstance(v, (tuple, list)):
+            v = [str(x) for x in v]
+        elif isinstance(v, Path):
+            v = str(v)
+        meta[k] = v
+    return meta
+
+
+def fit(cfg: TrainConfig, progress: ProgressFn | None = None) -> TrainResult:
+    """Train ``cfg.model`` at ``cfg.scale``; see the module docstring for outputs."""
+    rank, world = _dist_info()
+    device = pick_device(cfg.device)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    out = Path(cfg.out)
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(cfg.seed)
+
+    model = create_model(cfg.model, scale=cfg.scale, **cfg.model_kwargs).to(device)
+    if cfg.init is not None:
+        _init_from(model, cfg.init)
+    ema = copy.deepcopy(model).eval() if cfg.ema > 0 else None
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
+
+    start_it, best, data_wait, seconds_before = 0, (-math.inf, 0), 0.0, 0.0
+    state_path = out / "last.pt"
+    if cfg.resume:
+        if not state_path.is_file():
+            raise FileNotFoundError(f"--resume: no {state_path}")
+        state = torch.load(state_path, map_location="cpu", weights_only=True)
+        if state.get("format") != STATE_FORMAT:
+            raise ValueError(f"{state_path} is not a vsr training state")
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        if ema is not None and state["ema"] is not None:
+            ema.load_state_dict(state["ema"])
+        start_it = int(state["iteration"])
+        best = (float(state["best_psnr"]), int(state["best_iteration"]))
+        data_wait, seconds_before = float(state["data_wait"]), float(state["seconds"])
+        log.info("resumed at iteration %d", start_it)
+
+    train_model: nn.Module = model
+    if world > 1:
+        train_model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+    dataset = FrameFolderDataset(
+        cfg.data, scale=cfg.scale, patch_size=cfg.patch_size, degradation=cfg.degradation,
+        patches_per_image=cfg.patches_per_image,
+    )
+    per_rank_batch = max(1, cfg.batch_size // world)
+    sampler = IterationBatchSampler(
+        len(dataset), max(1, per_rank_batch // cfg.patches_per_image), seed=cfg.seed,
+        start_iteration=start_it, rank=rank, world_size=world,
+    )
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_sampler=sampler, num_workers=cfg.workers,
+        persistent_workers=cfg.workers > 0, prefetch_factor=4 if cfg.workers > 0 else None,
+    )
+    loss_fn = nn.L1Loss() if cfg.loss == "l1" else nn.MSELoss()
+    val_images = cfg.val
+    csv_path = out / "val.csv"
+    if rank == 0 and not (cfg.resume and csv_path.exists()):
+        with open(csv_path, "w", newline="") as fh:
+            csv.writer(fh).writerow(["iteration", "psnr", "psnr_bicubic", "ssim", "lr", "seconds"])
+
+    def validate(it: int, elapsed: float) -> None:
+        nonlocal best
+        net = ema if ema is not None else model
+        engine = Engine(net, device=device, dtype=torch.float32, batch_size=1)
+        net.eval()
+        scores = evaluate_images(engine.upscale_y, None, val_images, cfg.scale, with_ssim=False)
+        model.train()
+        mean = summarize(scores)
+        with open(csv_path, "a", newline="") as fh:
+            csv.writer(fh).writerow([it, f"{mean['psnr']:.4f}", "", "", f"{lr_at(cfg, it - 1):.3g}", f"{elapsed:.1f}"])
+        log.info("iteration %d: validation PSNR %.3f dB", it, mean["psnr"])
+        if mean["psnr"] > best[0]:
+            best = (mean["psnr"], it)
+            _export(out / "best.pt", net, it, mean["psnr"], elapsed)
+
+    def _export(path: Path, net: nn.Module, it: int, val_psnr: float, elapsed: float) -> None:
+        save_checkpoint(
+            path, model=cfg.model, model_kwargs=cfg.model_kwargs, scale=cfg.scale,
+            state_dict=net.state_dict(),
+            meta={"iteration": it, "val_psnr_y": val_psnr, "val_set": str(val_images),
+                  "train_seconds": round(elapsed, 1), "train_config": _config_meta(cfg)},
+        )
+
+    model.train()
+    t_start = time.perf_counter() - seconds_before
+    data_iter = iter(loader)
+    it = start_it
+    running = 0.0
+    while it < cfg.iterations:
+        t0 = time.perf_counter()
+        lr_batch, hr_batch = next(data_iter)
+        data_wait += time.perf_counter() - t0
+        lr_batch = lr_batch.flatten(0, 1).to(device, non_blocking=True)
+        hr_batch = hr_batch.flatten(0, 1).to(device, non_blocking=True)
+        for group in opt.param_groups:
+            group["lr"] = lr_at(cfg, it)
+        # bf16 autocast: convolutions in bf16 (about 2x faster on AVX512_BF16
+        # CPUs), weights, optimizer and loss in fp32.
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+            sr_batch = train_model(lr_batch)
+        loss = loss_fn(sr_batch.float(), hr_batch)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if ema is not None:
+            with torch.no_grad():
+                for pe, pm in zip(ema.parameters(), model.parameters()):
+                    pe.lerp_(pm, 1.0 - cfg.ema)
+                for be, bm in zip(ema.buffers(), model.buffers()):
+                    be.copy_(bm)
+        it += 1
+        loss_value = float(loss.detach())
+        running = 0.98 * running + 0.02 * loss_value if it > start_it + 1 else loss_value
+        elapsed = time.perf_counter() - t_start
+        if progress is not None and rank == 0:
+            progress(it, running, elapsed)
+        if rank == 0 and val_images is not None and (it % cfg.val_every == 0 or it == cfg.iterations):
+            validate(it, elapsed)
+        if rank == 0 and (it % cfg.ckpt_every == 0 or it == cfg.iterations):
+            _save_state(state_path, it=it, model=model, opt=opt, ema=ema, best=best,
+                        data_wait=data_wait, seconds=elapsed)
+    elapsed = time.perf_counter() - t_start
+    if rank == 0:
+        net = ema if ema is not None else model
+        _export(out / "final.pt", net, it, best[0], elapsed)
+        if val_images is None:  # no validation: the final weights are the best we know
+            _export(out / "best.pt", net, it, math.nan, elapsed)
+    if world > 1:
+        dist.barrier()
+    return TrainResult(
+        iterations=it, best_psnr=best[0], best_iteration=best[1], seconds=elapsed,
+        data_wait_share=data_wait / elapsed if elapsed > 0 else 0.0, out=out,
+    )

@@ -1,0 +1,132 @@
+"""Checkpoints: one file format for shipped weights and training exports.
+
+A checkpoint is a plain dict saved with ``torch.save`` and loaded with
+``weights_only=True``::
+
+    {"format": 1, "model": "espcn", "model_kwargs": {...}, "scale": 2,
+     "color": {"y": "bt601-studio"}, "state_dict": {...}, "meta": {...}}
+
+``resolve`` finds shipped weights: an explicit path, else
+``$VSR_WEIGHTS_DIR``, else the repository's ``weights/`` folder. Nothing is
+ever downloaded.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from vsr.models import create_model
+
+__all__ = [
+    "FORMAT",
+    "COLOR_CONVENTION",
+    "WeightsError",
+    "weights_dir",
+    "default_weights",
+    "save_checkpoint",
+    "load_checkpoint",
+    "model_from_checkpoint",
+    "load_model",
+]
+
+FORMAT = 1
+# Y of RGB training images: BT.601, studio swing (see vsr.color).
+COLOR_CONVENTION = {"y": "bt601-studio"}
+
+
+class WeightsError(ValueError):
+    """A checkpoint is missing, unreadable or does not match what was asked for."""
+
+
+def weights_dir() -> Path:
+    env = os.environ.get("VSR_WEIGHTS_DIR")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent.parent / "weights"
+
+
+def default_weights(model: str, scale: int) -> Path | None:
+    """Path of the shipped checkpoint for ``model`` at ``scale``, or None."""
+    path = weights_dir() / f"{model}_x{scale}.pt"
+    return path if path.is_file() else None
+
+
+def save_checkpoint(
+    path: Path,
+    *,
+    model: str,
+    model_kwargs: dict[str, Any],
+    scale: int,
+    state_dict: dict[str, torch.Tensor],
+    meta: dict[str, Any] | None = None,
+) -> None:
+    """Write a checkpoint dict atomically (``path.part`` then rename)."""
+    path = Path(path)
+    part = path.with_name(path.name + ".part")
+    torch.save(
+        {
+            "format": FORMAT,
+            "model": model,
+            "model_kwargs": dict(model_kwargs),
+            "scale": int(scale),
+            "color": dict(COLOR_CONVENTION),
+            "state_dict": {k: v.detach().cpu().clone() for k, v in state_dict.items()},
+            "meta": dict(meta or {}),
+        },
+        part,
+    )
+    os.replace(part, path)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Read and validate a checkpoint dict (``weights_only=True``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"weights file not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a corrupt file
+        raise WeightsError(f"cannot read weights {path}: {exc.__class__.__name__}") from exc
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise WeightsError(f"{path} is not a vsr checkpoint (format {FORMAT})")
+    for key in ("model", "model_kwargs", "scale", "state_dict"):
+        if key not in ckpt:
+            raise WeightsError(f"{path} lacks {key!r}")
+    return ckpt
+
+
+def model_from_checkpoint(
+    ckpt: dict[str, Any], *, expect_model: str | None = None, expect_scale: int | None = None
+) -> nn.Module:
+    """Build the model a checkpoint describes and load its weights strictly."""
+    if expect_model is not None and ckpt["model"] != expect_model:
+        raise WeightsError(f"checkpoint holds model {ckpt['model']!r}, not {expect_model!r}")
+    if expect_scale is not None and int(ckpt["scale"]) != int(expect_scale):
+        raise WeightsError(f"checkpoint is for scale x{ckpt['scale']}, not x{expect_scale}")
+    model = create_model(ckpt["model"], scale=int(ckpt["scale"]), **ckpt["model_kwargs"])
+    model.load_state_dict(ckpt["state_dict"], strict=True)
+    return model.eval()
+
+
+def load_model(model: str, scale: int, weights: Path | None = None) -> tuple[nn.Module, dict[str, Any]]:
+    """The model to run: ``weights`` if given, else shipped weights, else (bicubic only) none.
+
+    Returns ``(module, info)`` where ``info`` has ``model``, ``scale``,
+    ``weights`` (path or None) and the checkpoint ``meta``.
+    """
+    if weights is None:
+        weights = default_weights(model, scale)
+    if weights is None:
+        if model != "bicubic":
+            raise WeightsError(
+                f"no weights for {model} x{scale} in {weights_dir()}; pass --weights or use --model bicubic"
+            )
+        return create_model("bicubic", scale=scale).eval(), {"model": model, "scale": scale, "weights": None, "meta": {}}
+    ckpt = load_checkpoint(weights)
+    module = model_from_checkpoint(ckpt, expect_model=model, expect_scale=scale)
+    return module, {"model": model, "scale": scale, "weights": str(weights), "meta": ckpt.get("meta", {})}
