@@ -146,6 +146,158 @@ def upscale(src: Path, dst: Path, **opts: Any) -> None:
     )
 
 
+def _parse_model_args(items: tuple[str, ...]) -> dict[str, Any]:
+    """``key=value`` pairs; values parsed as JSON where they parse (3, 0.1, true), else strings."""
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise click.BadParameter(f"expected key=value, got {item!r}", param_hint="--model-arg")
+        key, value = item.split("=", 1)
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+@main.command()
+@click.option("--model", required=True, help="Registered model name (see 'vsr models').")
+@click.option("--scale", type=click.Choice(["2", "3", "4"]), required=True)
+@click.option("--data", type=click.Path(exists=True, path_type=Path), multiple=True, required=True,
+              help="Folder of training images or extracted frames (repeatable; recursive).")
+@click.option("--val", type=click.Path(exists=True, path_type=Path), default=None,
+              help="Validation image folder (PSNR-Y every --val-every iterations).")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Run folder.")
+@click.option("--model-arg", "model_args", multiple=True, help="Model argument key=value (repeatable).")
+@click.option("--init", type=click.Path(exists=True, path_type=Path), default=None,
+              help="Start from a checkpoint's matching tensors (e.g. x2 weights for x3).")
+@click.option("--iterations", type=click.IntRange(1, None), default=10000, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1, None), default=16, show_default=True)
+@click.option("--patch-size", type=click.IntRange(8, None), default=96, show_default=True, help="HR patch side.")
+@click.option("--patches-per-image", type=click.IntRange(1, None), default=4, show_default=True)
+@click.option("--lr", type=float, default=1e-3, show_default=True)
+@click.option("--lr-min", type=float, default=1e-5, show_default=True)
+@click.option("--schedule", type=click.Choice(["cosine", "step", "constant"]), default="cosine", show_default=True)
+@click.option("--warmup", type=click.IntRange(0, None), default=0, show_default=True)
+@click.option("--loss", type=click.Choice(["l1", "l2"]), default="l1", show_default=True)
+@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True)
+@click.option("--ema", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True)
+@click.option("--degradation", type=click.Choice(["bicubic", "blur"]), default="bicubic", show_default=True)
+@click.option("--val-every", type=click.IntRange(1, None), default=1000, show_default=True)
+@click.option("--ckpt-every", type=click.IntRange(1, None), default=1000, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--workers", type=click.IntRange(0, None), default=1, show_default=True)
+@click.option("--threads", type=click.IntRange(1, None), default=None, help="torch CPU threads.")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--resume", is_flag=True, help="Continue from OUT/last.pt exactly.")
+@click.option("--quiet", is_flag=True)
+@_fail_cleanly
+def train(quiet: bool, model_args: tuple[str, ...], data: tuple[Path, ...], scale: str, **opts: Any) -> None:
+    """Train a model on image/frame folders; export OUT/best.pt in the weights format."""
+    from pipelines.train import run_training
+    from vsr.config import TrainConfig
+
+    cfg = TrainConfig(data=tuple(data), scale=int(scale), model_kwargs=_parse_model_args(model_args), **opts)
+    from tqdm import tqdm
+
+    bar = tqdm(total=cfg.iterations, disable=quiet, unit="it", dynamic_ncols=True)
+
+    def progress(it: int, loss: float, seconds: float) -> None:
+        bar.update(it - bar.n)
+        bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+
+    try:
+        result = run_training(cfg, progress=progress)
+    finally:
+        bar.close()
+    click.echo(
+        f"{result.iterations} iterations in {result.seconds / 60:.1f} min; best validation PSNR-Y "
+        f"{result.best_psnr:.3f} dB at {result.best_iteration}; data wait {100 * result.data_wait_share:.1f}% "
+        f"-> {result.out / 'best.pt'}",
+        err=True,
+    )
+
+
+@main.command(name="eval")
+@click.argument("folders", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--model", default="espcn", show_default=True)
+@click.option("--scale", type=click.Choice(SCALES), default="2", show_default=True)
+@click.option("--weights", type=click.Path(path_type=Path), default=None)
+@click.option("--passes", type=click.IntRange(1, 4), default=1, show_default=True)
+@click.option("--correct", type=click.FloatRange(0, 255), default=None)
+@click.option("--device", default="auto", show_default=True)
+@click.option("--dtype", default="fp32", show_default=True, help="fp32 by default: benchmark figures.")
+@click.option("--tile", type=click.IntRange(16, None), default=None)
+@click.option("--no-ssim", is_flag=True)
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Write OUT.csv (per image) and OUT.json (means).")
+@_fail_cleanly
+def eval_cmd(folders: tuple[Path, ...], out: Path | None, no_ssim: bool, scale: str, **opts: Any) -> None:
+    """PSNR/SSIM-Y on benchmark image FOLDERS (e.g. Set5 Set14 B100), with bicubic beside it."""
+    from pipelines.evaluate import evaluate_sets, format_table, write_results
+    from vsr.config import EngineConfig
+
+    cfg = EngineConfig(scale=int(scale), batch_size=1, **opts)
+    results, info = evaluate_sets(cfg, list(folders), with_ssim=not no_ssim)
+    click.echo(format_table(results, info))
+    if out is not None:
+        csv_path, json_path = write_results(results, info, out)
+        click.echo(f"wrote {csv_path} and {json_path}", err=True)
+
+
+@main.command(name="extract-frames")
+@click.argument("clip", type=click.Path(path_type=Path))
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--every", type=click.IntRange(1, None), default=1, show_default=True, help="Keep every k-th frame.")
+@click.option("--y-only", is_flag=True, help="Write only the luma plane (FRAME.y.png).")
+@click.option("--quiet", is_flag=True)
+@_fail_cleanly
+def extract_frames(clip: Path, folder: Path, every: int, y_only: bool, quiet: bool) -> None:
+    """Write CLIP's frames losslessly as PNGs into FOLDER (training data from footage)."""
+    from pipelines.frames import extract_frames as run
+
+    bar = _Bar(quiet)
+    try:
+        n = run(clip, folder, every=every, y_only=y_only, progress=bar)
+    finally:
+        bar.close()
+    click.echo(f"wrote {n} frames to {folder}", err=True)
+
+
+@main.command()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("demo"), show_default=True,
+              help="Folder for the sample clip and its upscaled copy.")
+@click.option("--scale", type=click.Choice(["2", "3", "4"]), default="2", show_default=True)
+@click.option("--quiet", is_flag=True)
+@_fail_cleanly
+def demo(out: Path, scale: str, quiet: bool) -> None:
+    """Make a sample clip and upscale it with the default model (no input needed)."""
+    from pipelines.clip import upscale_path
+    from pipelines.demo import make_sample_clip
+    from vsr.config import EngineConfig, UpscaleConfig
+    from vsr.weights import default_weights
+
+    src = make_sample_clip(out / "sample.mp4")
+    model = "espcn" if default_weights("espcn", int(scale)) else "bicubic"
+    results = {}
+    for mode in ("plain", "eval"):
+        dst = out / (f"sample_x{scale}.mp4" if mode == "plain" else "sample_eval.mp4")
+        cfg = UpscaleConfig(engine=EngineConfig(model=model, scale=int(scale)), eval=mode == "eval",
+                            overwrite=True, quiet=quiet)
+        bar = _Bar(quiet, desc=mode)
+        try:
+            results[mode] = upscale_path(src, dst, cfg, progress=bar)
+        finally:
+            bar.close()
+    plain, ev = results["plain"], results["eval"]
+    click.echo(f"sample clip:   {src} ({plain.size_in[0]}x{plain.size_in[1]}, {plain.frames} frames, AAC audio)")
+    click.echo(f"upscaled x{scale}:  {plain.dst} ({plain.size_out[0]}x{plain.size_out[1]}, {plain.fps:.1f} fps "
+               f"on {plain.engine['device']}/{plain.engine['dtype']}, model {model})")
+    click.echo(f"per-frame log: {plain.dst}.frames.csv")
+    click.echo(f"--eval check:  PSNR-Y {ev.means['psnr']:.2f} dB vs bicubic {ev.means['psnr_bicubic']:.2f} dB "
+               f"(gain {ev.means['psnr'] - ev.means['psnr_bicubic']:+.2f} dB)")
+
+
 @main.command()
 @_fail_cleanly
 def models() -> None:

@@ -94,8 +94,7 @@ class FrameFolderDataset(torch.utils.data.Dataset):
         left = int(rng.integers(0, (w - p) // s + 1)) * s
         t0, l0 = max(top - margin, 0), max(left - margin, 0)
         t1, l1 = min(top + p + margin, h), min(left + p + margin, w)
-        region = y[t0:t1, l0:l1].astype(np.float64)
-        lr_region = to_uint(degrade(region, s, self.degradation))
+        lr_region = degrade(y[t0:t1, l0:l1], s, self.degradation)  # uint8, rounded like MATLAB
         lt, ll = (top - t0) // s, (left - l0) // s
         lr = lr_region[lt : lt + p // s, ll : ll + p // s]
         hr = y[top : top + p, left : left + p]

@@ -78,6 +78,7 @@ def demux(container: av.container.InputContainer, *, passthrough: bool = True) -
     if passthrough:
         streams += [s for s in container.streams if s.type in PASSTHROUGH_TYPES]
     index = 0
+    packets = 0
     last_pts: int | None = None
     step = _frame_step(video)
     try:
@@ -86,6 +87,7 @@ def demux(container: av.container.InputContainer, *, passthrough: bool = True) -
                 if packet.dts is not None:  # the flush packet at the end has none
                     yield packet
                 continue
+            packets += packet.size > 0
             for frame in packet.decode():
                 if frame.pts is None:  # synthesise from the previous frame and the rate
                     frame.pts = 0 if last_pts is None else last_pts + step
@@ -97,6 +99,10 @@ def demux(container: av.container.InputContainer, *, passthrough: bool = True) -
         raise MediaError(f"corrupt or truncated video after {index} frames: {exc.strerror or exc}") from None
     if index == 0:
         raise MediaError("no video frame could be decoded (corrupt or truncated file)")
+    # The container's frame count is not trusted as a count, but fewer packets
+    # than the index lists means the file was cut short.
+    if video.frames and packets < video.frames:
+        raise MediaError(f"truncated file: the index lists {video.frames} video frames, only {packets} are present")
 
 
 def _frame_step(stream: av.video.stream.VideoStream) -> int:

@@ -116,6 +116,10 @@ class ClipWriter:
             if codec in ("libvpx-vp9", "libvpx"):
                 options["b"] = "0"
                 options["row-mt"] = "1"
+                # x264 preset names mapped onto libvpx's speed knobs
+                fast = encode.preset in ("ultrafast", "superfast", "veryfast", "faster", "fast")
+                options["deadline"] = "realtime" if fast else "good"
+                options["cpu-used"] = "8" if fast else "2"
         if codec in ("libx264", "libx265"):
             options["preset"] = encode.preset
         stream.options = options

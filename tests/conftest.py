@@ -1,0 +1,98 @@
+"""Shared fixtures: small synthetic media made with PyAV/OpenCV, and the real data."""
+
+from __future__ import annotations
+
+import logging
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+CLIPS = SHARED / "clips"
+
+
+def shared(*parts: str) -> Path:
+    """A path under ../shared/data, or skip the test with the reason."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"real data not available: {path} (expected ../shared/data beside the repo)")
+    return path
+
+
+def gradient_rgb(h: int, w: int, t: int = 0) -> np.ndarray:
+    """uint8 (h, w, 3) test picture: gradients plus a moving square, with detail."""
+    yy, xx = np.mgrid[0:h, 0:w]
+    img = np.stack(
+        [(xx * 255 // max(w - 1, 1)), (yy * 255 // max(h - 1, 1)), ((xx + yy) * 7 + t * 11) % 256], axis=-1
+    ).astype(np.uint8)
+    s = max(4, min(h, w) // 4)
+    y0, x0 = (t * 3) % max(1, h - s), (t * 5) % max(1, w - s)
+    img[y0 : y0 + s, x0 : x0 + s] = (255, 255, 255)
+    img[(yy // 4 + xx // 4) % 2 == 0] //= 2  # checker detail so the models have something to do
+    return img
+
+
+def write_clip(path: Path, *, frames: int = 12, size: tuple[int, int] = (64, 48), codec: str = "libx264",
+               pix_fmt: str = "yuv420p", rate: Fraction = Fraction(25), audio: bool = False,
+               time_base: Fraction | None = None, pts_step: list[int] | None = None) -> Path:
+    """A small synthetic clip; optional AAC tone and irregular timestamps."""
+    w, h = size
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream(codec, rate=rate)
+        vs.width, vs.height, vs.pix_fmt = w, h, pix_fmt
+        if time_base is not None:
+            vs.time_base = time_base
+            vs.codec_context.time_base = time_base
+        if codec == "libx264":
+            vs.options = {"crf": "10", "preset": "ultrafast"}
+        as_ = out.add_stream("aac", rate=16000) if audio else None
+        if as_ is not None:
+            as_.layout = "mono"
+        pts = 0
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(gradient_rgb(h, w, i), format="rgb24").reformat(format=pix_fmt)
+            if pts_step is not None:
+                frame.pts = pts
+                frame.time_base = time_base
+                pts += pts_step[i % len(pts_step)]
+            for p in vs.encode(frame):
+                out.mux(p)
+        for p in vs.encode(None):
+            out.mux(p)
+        if as_ is not None:
+            n = int(16000 * frames / float(rate))
+            tone = (0.3 * np.sin(np.arange(n) * 2 * np.pi * 440 / 16000)).astype(np.float32)[None]
+            for start in range(0, n, 1024):
+                af = av.AudioFrame.from_ndarray(tone[:, start : start + 1024].copy(), format="flt", layout="mono")
+                af.sample_rate = 16000
+                af.pts = start
+                for p in as_.encode(af):
+                    out.mux(p)
+            for p in as_.encode(None):
+                out.mux(p)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_clip(tmp_path_factory.mktemp("media") / "tiny.mp4", audio=True)
+
+
+@pytest.fixture(scope="session")
+def frames_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("frames")
+    for i in range(4):
+        cv2.imwrite(str(folder / f"{i:03d}.png"), gradient_rgb(72, 80, i)[:, :, ::-1])
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def no_error_logs(caplog: pytest.LogCaptureFixture):
+    """A test that logs an ERROR fails, unless it says it expects one."""
+    yield
+    errors = [r for r in caplog.get_records("call") if r.levelno >= logging.ERROR]
+    assert not errors, f"unexpected error logs: {[r.getMessage() for r in errors]}"

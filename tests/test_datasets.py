@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import gc
+import tracemalloc
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from conftest import gradient_rgb, shared
+from vsr.color import rgb_to_y, to_uint
+from vsr.data import FrameFolderDataset, IterationBatchSampler, list_images
+from vsr.degrade import imresize
+
+
+def test_items_are_y_patches_in_range(frames_dir: Path):
+    ds = FrameFolderDataset([frames_dir], scale=2, patch_size=32, patches_per_image=3)
+    assert len(ds) == 4
+    lr, hr = ds[(1, 123)]
+    assert lr.shape == (3, 1, 16, 16) and hr.shape == (3, 1, 32, 32)
+    assert lr.dtype == torch.float32
+    assert 16 / 255 - 1e-6 <= float(hr.min()) and float(hr.max()) <= 235 / 255 + 1e-6
+    lr2, hr2 = ds[(1, 123)]
+    assert torch.equal(lr, lr2) and torch.equal(hr, hr2)  # same key, same patch
+
+
+def test_patch_lr_equals_whole_image_lr(frames_dir: Path):
+    """LR made from a margin-padded crop equals the whole image's LR, cropped."""
+    scale, p = 3, 24
+    ds = FrameFolderDataset([frames_dir], scale=scale, patch_size=p, augment=False)
+    path = Path(ds.files[0])
+    y = to_uint(rgb_to_y(cv2.imread(str(path))[:, :, ::-1]))
+    h, w = (y.shape[0] // scale) * scale, (y.shape[1] // scale) * scale
+    full_lr = imresize(y[:h, :w], 1 / scale)
+    lr, hr = ds[(0, 7)]
+    hr_u8 = np.rint(hr[0, 0].numpy() * 255).astype(np.uint8)
+    lr_u8 = np.rint(lr[0, 0].numpy() * 255).astype(np.uint8)
+    # locate the HR patch in the image, then compare LR at the same place
+    res = cv2.matchTemplate(y[:h, :w], hr_u8, cv2.TM_SQDIFF)
+    top, left = np.unravel_index(np.argmin(res), res.shape)
+    assert top % scale == 0 and left % scale == 0
+    np.testing.assert_array_equal(lr_u8, full_lr[top // scale : top // scale + p // scale,
+                                                 left // scale : left // scale + p // scale])
+
+
+def test_sampler_is_a_function_of_iteration_and_rank():
+    a = iter(IterationBatchSampler(10, 4, seed=1))
+    batches = [next(a) for _ in range(5)]
+    b = iter(IterationBatchSampler(10, 4, seed=1, start_iteration=3))
+    assert next(b) == batches[3]
+    r0 = next(iter(IterationBatchSampler(10, 50, seed=1, rank=0, world_size=2)))
+    r1 = next(iter(IterationBatchSampler(10, 50, seed=1, rank=1, world_size=2)))
+    assert {f for f, _ in r0} <= set(range(0, 10, 2)) and {f for f, _ in r1} <= set(range(1, 10, 2))
+
+
+def test_memory_does_not_grow_with_files(tmp_path: Path):
+    img = gradient_rgb(40, 40)
+    for i in range(1500):
+        sub = tmp_path / f"d{i % 10}"
+        sub.mkdir(exist_ok=True)
+        cv2.imwrite(str(sub / f"{i:05d}.png"), img)
+    gc.collect()
+    tracemalloc.start()
+    ds = FrameFolderDataset([tmp_path], scale=2, patch_size=16)
+    after_init = tracemalloc.get_traced_memory()[0]
+    for i in range(0, 1500, 5):
+        ds[(i, i)]
+    gc.collect()
+    after_reads = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    assert len(ds) == 1500
+    assert after_init < 1_000_000  # file names only: well under 700 bytes a file
+    assert after_reads - after_init < 200_000  # reading 300 images keeps none of them
+
+
+def test_works_with_loader_workers(frames_dir: Path):
+    ds = FrameFolderDataset([frames_dir], scale=2, patch_size=32, patches_per_image=2)
+    sampler = IterationBatchSampler(len(ds), 3, seed=0)
+    loader = torch.utils.data.DataLoader(ds, batch_sampler=sampler, num_workers=2)
+    lr, hr = next(iter(loader))
+    assert lr.shape == (3, 2, 1, 16, 16) and hr.shape == (3, 2, 1, 32, 32)
+    ref = ds[next(iter(sampler))[0]]
+    assert torch.equal(lr[0], ref[0])
+
+
+def test_small_images_give_way(tmp_path: Path):
+    cv2.imwrite(str(tmp_path / "a.png"), gradient_rgb(10, 10))
+    cv2.imwrite(str(tmp_path / "b.png"), gradient_rgb(64, 64))
+    ds = FrameFolderDataset([tmp_path], scale=2, patch_size=32)
+    assert ds[(0, 1)][1].shape == (1, 1, 32, 32)
+
+
+def test_real_training_sets_are_found():
+    files = list_images([shared("T91"), shared("BSDS200")])
+    assert len(files) == 291
+    with pytest.raises(FileNotFoundError):
+        list_images([Path("/nonexistent/folder")])

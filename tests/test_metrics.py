@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from vsr.metrics import psnr, ssim
+
+
+def test_identical_is_inf_and_one():
+    a = np.random.default_rng(0).integers(0, 256, (32, 32), dtype=np.uint8)
+    assert psnr(a, a) == math.inf
+    assert ssim(a, a) == pytest.approx(1.0)
+
+
+def test_known_mse():
+    a = np.zeros((20, 20), np.uint8)
+    b = np.full((20, 20), 5, np.uint8)  # MSE 25
+    assert psnr(a, b) == pytest.approx(10 * math.log10(255**2 / 25))
+    assert psnr(a.astype(np.uint16), b.astype(np.uint16), data_range=1023) == pytest.approx(10 * math.log10(1023**2 / 25))
+
+
+def test_crop_border_is_respected():
+    a = np.zeros((20, 20), np.uint8)
+    b = a.copy()
+    b[0, :] = 255
+    assert psnr(a, b, crop_border=1) == math.inf
+    assert psnr(a, b) < 30
+
+
+def test_uint8_does_not_wrap():
+    a = np.array([[0]], np.uint8)
+    b = np.array([[255]], np.uint8)
+    assert psnr(a, b) == pytest.approx(0.0)
+
+
+def test_shape_mismatch_and_small_input():
+    with pytest.raises(ValueError, match="shape mismatch"):
+        psnr(np.zeros((4, 4)), np.zeros((4, 5)))
+    with pytest.raises(ValueError, match="11x11"):
+        ssim(np.zeros((8, 8)), np.zeros((8, 8)))
+
+
+def test_ssim_drops_with_noise():
+    rng = np.random.default_rng(1)
+    a = np.tile(np.linspace(40, 200, 64), (64, 1)).astype(np.uint8)
+    noisy = np.clip(a + rng.normal(0, 20, a.shape), 0, 255).astype(np.uint8)
+    assert ssim(a, noisy) < 0.95

@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from cli import main
+from vsr.config import EngineConfig, TrainConfig
+from vsr.engine import build_engine
+from vsr.train import fit, lr_at
+from vsr.weights import load_checkpoint
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _cfg(data: Path, out: Path, **kw) -> TrainConfig:
+    base = dict(model="espcn", scale=2, data=(data,), out=out, iterations=6, batch_size=4, patch_size=24,
+                patches_per_image=2, lr=1e-3, val_every=3, ckpt_every=3, workers=0, seed=3,
+                model_kwargs={"activation": "prelu", "num_features": 8, "mid_features": 8}, threads=1)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_resume_reaches_the_same_weights(frames_dir: Path, tmp_path: Path):
+    cfg = _cfg(frames_dir, tmp_path / "a", ema=0.9)
+    fit(cfg)
+
+    def crash_at_4(it: int, loss: float, seconds: float) -> None:
+        if it == 4:  # after the checkpoint at 3, before the one at 6
+            raise _Killed
+
+    cut = TrainConfig(**{**cfg.__dict__, "out": tmp_path / "b"})
+    with pytest.raises(_Killed):
+        fit(cut, progress=crash_at_4)
+    assert torch.load(tmp_path / "b" / "last.pt", weights_only=True)["iteration"] == 3
+    resumed = fit(TrainConfig(**{**cut.__dict__, "resume": True}))
+    assert resumed.iterations == 6
+    for name in ("final.pt",):
+        a = load_checkpoint(tmp_path / "a" / name)["state_dict"]
+        b = load_checkpoint(tmp_path / "b" / name)["state_dict"]
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    sa = torch.load(tmp_path / "a" / "last.pt", weights_only=True)
+    sb = torch.load(tmp_path / "b" / "last.pt", weights_only=True)
+    assert all(torch.equal(sa["model"][k], sb["model"][k]) for k in sa["model"])
+    assert sa["optimizer"]["state"][0]["step"] == sb["optimizer"]["state"][0]["step"]
+
+
+def test_training_improves_over_bicubic_and_loads_in_engine(frames_dir: Path, tmp_path: Path):
+    cfg = _cfg(frames_dir, tmp_path / "run", iterations=60, val=frames_dir, val_every=60, ckpt_every=60,
+               lr=3e-3, batch_size=8, patch_size=32)
+    result = fit(cfg)
+    with open(tmp_path / "run" / "val.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 1 and rows[0]["iteration"] == "60"
+    engine, info = build_engine(EngineConfig(model="espcn", scale=2, weights=tmp_path / "run" / "best.pt",
+                                             device="cpu", dtype="fp32"))
+    assert info["weights"].endswith("best.pt")
+    from vsr.evaluate import evaluate_images, summarize
+
+    mean = summarize(evaluate_images(engine.upscale_y, engine.bicubic_y, frames_dir, 2, with_ssim=False))
+    assert mean["psnr"] == pytest.approx(result.best_psnr, abs=1e-6)
+    assert mean["psnr"] > mean["psnr_bicubic"] + 0.05  # it learned something real
+    assert 0.0 <= result.data_wait_share < 1.0
+
+
+def test_lr_schedules():
+    cfg = TrainConfig(model="espcn", scale=2, data=(Path("."),), out=Path("."), iterations=100, lr=1.0,
+                      lr_min=0.0, warmup=10)
+    assert lr_at(cfg, 0) == pytest.approx(0.1)
+    assert lr_at(cfg, 10) == pytest.approx(1.0)
+    assert lr_at(cfg, 99) < 0.01
+    step = TrainConfig(**{**cfg.__dict__, "schedule": "step", "warmup": 0})
+    assert [lr_at(step, i) for i in (0, 50, 75, 95)] == [1.0, 0.5, 0.25, 0.125]
+
+
+def test_extract_frames_then_train_cli(tmp_path: Path):
+    from conftest import shared
+
+    clip = shared("clips", "carphone_pristine.mp4")
+    runner = CliRunner()
+    res = runner.invoke(main, ["extract-frames", str(clip), str(tmp_path / "frames"), "--every", "20", "--quiet"])
+    assert res.exit_code == 0, res.output
+    pngs = sorted((tmp_path / "frames").glob("*.png"))
+    assert [p.name for p in pngs] == [f"{i:06d}.png" for i in range(0, 120, 20)]
+    res = runner.invoke(main, ["extract-frames", str(clip), str(tmp_path / "yframes"), "--every", "60",
+                               "--y-only", "--quiet"])
+    assert res.exit_code == 0 and len(list((tmp_path / "yframes").glob("*.y.png"))) == 2
+    res = runner.invoke(main, [
+        "train", "--model", "espcn", "--scale", "2", "--data", str(tmp_path / "frames"),
+        "--data", str(tmp_path / "yframes"), "--val", str(tmp_path / "frames"), "--out", str(tmp_path / "run"),
+        "--iterations", "8", "--batch-size", "4", "--patch-size", "32", "--patches-per-image", "2",
+        "--val-every", "4", "--ckpt-every", "4", "--workers", "0", "--quiet", "--model-arg", "num_features=8",
+    ])
+    assert res.exit_code == 0, res.output
+    ckpt = load_checkpoint(tmp_path / "run" / "best.pt")
+    assert ckpt["model"] == "espcn" and ckpt["scale"] == 2 and ckpt["model_kwargs"] == {"num_features": 8}
+    assert ckpt["meta"]["iteration"] in (4, 8)
+
+
+def test_two_cpu_ranks_with_torchrun(frames_dir: Path, tmp_path: Path):
+    pytest.importorskip("torch.distributed.run")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29517",
+           str(ROOT / "cli.py"), "train", "--model", "espcn", "--scale", "2", "--data", str(frames_dir),
+           "--out", str(tmp_path / "ddp"), "--iterations", "4", "--batch-size", "8", "--patch-size", "24",
+           "--patches-per-image", "2", "--workers", "0", "--threads", "1", "--quiet", "--ckpt-every", "2",
+           "--model-arg", "num_features=8"]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    state = torch.load(tmp_path / "ddp" / "last.pt", weights_only=True)
+    assert state["iteration"] == 4
+    assert (tmp_path / "ddp" / "best.pt").exists()
