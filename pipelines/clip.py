@@ -29,6 +29,7 @@ from vsr.config import UpscaleConfig
 from vsr.engine import Engine, build_engine, upscale_frames
 from vsr.frames import YuvFrame
 from vsr.io.decode import demux, iter_frames
+from vsr.io.ffmpeg_pipe import FfmpegReader, FfmpegWriter
 from vsr.io.encode import CONTAINER_FORMATS, ClipWriter, output_pix_fmt, part_path, resolve_codec
 from vsr.io.images import IMAGE_EXTENSIONS, is_image_path, read_rgb, write_rgb
 from vsr.io.probe import MediaError, open_input, video_info
@@ -97,10 +98,6 @@ def upscale_path(
         engine = build_engine(cfg.engine)
     if is_image_path(src):
         return _upscale_image(src, dst, cfg, engine)
-    if cfg.encode.backend == "ffmpeg":
-        from pipelines.ffmpeg_backend import upscale_clip_ffmpeg
-
-        return upscale_clip_ffmpeg(src, dst, cfg, engine, progress=progress)
     return _upscale_video(src, dst, cfg, engine, progress)
 
 
@@ -183,8 +180,23 @@ def _upscale_video(src: Path, dst: Path, cfg: UpscaleConfig, engine_info: tuple[
     engine, einfo = engine_info
     scale = engine.total_scale
     mode = _mode(cfg)
-    container = open_input(src)
-    info = video_info(container)
+    if cfg.encode.backend == "ffmpeg":
+        reader = FfmpegReader(src)
+        container = None
+        info = reader.info
+        items: Iterator = reader.frames()
+
+        def make_writer(width: int, height: int, pix: str):
+            return FfmpegWriter(dst, width=width, height=height, pix_fmt=pix, info=info, encode=cfg.encode,
+                                source=src)
+    else:
+        container = open_input(src)
+        info = video_info(container)
+        items = demux(container, passthrough=cfg.encode.audio)
+
+        def make_writer(width: int, height: int, pix: str):
+            return ClipWriter(dst, width=width, height=height, pix_fmt=pix, info=info, encode=cfg.encode,
+                              source=container)
     expected = info.nb_frames or (round(info.duration * float(info.rate)) if info.duration and info.rate else None)
     if cfg.reference is not None:
         open_input(cfg.reference).close()  # fail early on a bad reference
@@ -216,8 +228,7 @@ def _upscale_video(src: Path, dst: Path, cfg: UpscaleConfig, engine_info: tuple[
                         pix = output_pix_fmt(out_frame.pix_fmt, codec, cfg.encode.pix_fmt)
                         if pix.replace("yuvj", "yuv") != out_frame.pix_fmt.replace("yuvj", "yuv"):
                             raise MediaError(f"{codec} cannot encode {out_frame.pix_fmt}; pick another --codec")
-                        state["writer"] = ClipWriter(dst, width=out_frame.width, height=out_frame.height,
-                                                     pix_fmt=pix, info=info, encode=cfg.encode, source=container)
+                        state["writer"] = make_writer(out_frame.width, out_frame.height, pix)
                         state["sidecars"] = _Sidecars(dst)
                         state["size_out"] = (out_frame.width, out_frame.height)
                         for p in pending_packets:
@@ -237,10 +248,10 @@ def _upscale_video(src: Path, dst: Path, cfg: UpscaleConfig, engine_info: tuple[
             while q_out.get() is not _END:  # keep the producer from blocking
                 pass
 
-    source = _prepared(demux(container, passthrough=cfg.encode.audio), cfg, scale)
-    reader = threading.Thread(target=_reader, args=(source, q_in, stop, decode_busy), daemon=True)
+    source = _prepared(items, cfg, scale)
+    reader_thread = threading.Thread(target=_reader, args=(source, q_in, stop, decode_busy), daemon=True)
     writer = threading.Thread(target=writer_loop, daemon=True)
-    reader.start()
+    reader_thread.start()
     writer.start()
     decoded = 0
     try:
@@ -305,8 +316,9 @@ def _upscale_video(src: Path, dst: Path, cfg: UpscaleConfig, engine_info: tuple[
             state["sidecars"].abort()
         raise
     finally:
-        reader.join(timeout=30)
-        container.close()
+        reader_thread.join(timeout=30)
+        if container is not None:
+            container.close()
 
 
 def _drain(q: queue.Queue) -> None:

@@ -1,0 +1,202 @@
+"""The ffmpeg backend: decode and encode through the system ``ffmpeg`` binary.
+
+Frames cross the process boundary as raw planar YUV on pipes (commands built
+with ffmpeg-python, run as argument lists, never through a shell). Audio and
+subtitles are copied by the encoding ffmpeg straight from the source file.
+What differs from the PyAV backend, because raw video on a pipe carries no
+timestamps: the output is constant frame rate at the source's average rate
+(per-frame timestamps of a variable-rate source are not kept), and timestamps
+reported for decoded frames come from ffprobe's packet list.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tempfile
+from fractions import Fraction
+from pathlib import Path
+from typing import IO, Iterator
+
+import ffmpeg
+import numpy as np
+
+from vsr.config import EncodeConfig
+from vsr.frames import FORMATS, YuvFrame, chroma_size
+from vsr.io.encode import CONTAINER_FORMATS, part_path, resolve_codec
+from vsr.io.probe import MediaError, VideoInfo
+
+__all__ = ["require_ffmpeg", "FfmpegReader", "FfmpegWriter"]
+
+_QUIET = ["-hide_banner", "-loglevel", "error", "-nostdin"]
+# ffprobe prints colour tags by name; FFmpeg's enum codes (libavutil/pixfmt.h)
+# are what VideoInfo holds and what the ffmpeg command takes back.
+_RANGE = {"tv": 1, "pc": 2}
+_PRIMARIES = {"bt709": 1, "bt470m": 4, "bt470bg": 5, "smpte170m": 6, "smpte240m": 7, "film": 8, "bt2020": 9,
+              "smpte428": 10, "smpte431": 11, "smpte432": 12, "jedec-p22": 22}
+_TRC = {"bt709": 1, "gamma22": 4, "gamma28": 5, "smpte170m": 6, "smpte240m": 7, "linear": 8, "log100": 9,
+        "log316": 10, "iec61966-2-4": 11, "bt1361e": 12, "iec61966-2-1": 13, "bt2020-10": 14, "bt2020-12": 15,
+        "smpte2084": 16, "smpte428": 17, "arib-std-b67": 18}
+_SPACE = {"gbr": 0, "bt709": 1, "fcc": 4, "bt470bg": 5, "smpte170m": 6, "smpte240m": 7, "ycgco": 8,
+          "bt2020nc": 9, "bt2020c": 10}
+
+
+def require_ffmpeg() -> tuple[str, str]:
+    """Paths of ffmpeg and ffprobe, or a MediaError saying what is missing."""
+    ff, fp = shutil.which("ffmpeg"), shutil.which("ffprobe")
+    if not ff or not fp:
+        raise MediaError("--backend ffmpeg needs the ffmpeg and ffprobe binaries on PATH (e.g. apt-get install ffmpeg)")
+    return ff, fp
+
+
+def _args(stream: ffmpeg.nodes.Node) -> list[str]:
+    args = ffmpeg.compile(stream)
+    return [args[0], *_QUIET, *args[1:]]
+
+
+def _stderr_tail(fh: IO[bytes]) -> str:
+    fh.seek(0)
+    lines = fh.read().decode(errors="replace").strip().splitlines()
+    return lines[-1] if lines else "no message"
+
+
+class FfmpegReader:
+    """Stream frames of the first video stream of ``path`` from an ffmpeg pipe."""
+
+    def __init__(self, path: Path) -> None:
+        require_ffmpeg()
+        self.path = Path(path)
+        try:
+            meta = ffmpeg.probe(str(self.path), select_streams="v:0", show_entries="stream:format")
+        except ffmpeg.Error as exc:
+            msg = exc.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["unreadable"]
+            raise MediaError(f"not a readable video: {self.path} ({msg[0]})") from None
+        streams = meta.get("streams", [])
+        if not streams:
+            raise MediaError(f"file with no video stream: {self.path}")
+        s = streams[0]
+        src_fmt = s.get("pix_fmt", "yuv420p")
+        self.pix_fmt = src_fmt if src_fmt in FORMATS else ("yuv420p10le" if "10" in src_fmt else "yuv420p")
+        self.width, self.height = int(s["width"]), int(s["height"])
+        rate = Fraction(s.get("avg_frame_rate", "0/1"))
+        tb = Fraction(s.get("time_base", "1/90000"))
+        duration = float(s.get("duration") or meta.get("format", {}).get("duration") or 0) or None
+        self.info = VideoInfo(
+            width=self.width, height=self.height, rate=rate if rate > 0 else Fraction(s.get("r_frame_rate", "25/1")),
+            time_base=tb, pix_fmt=src_fmt, codec=s.get("codec_name", "?"),
+            color_primaries=_PRIMARIES.get(s.get("color_primaries", ""), 2),
+            color_trc=_TRC.get(s.get("color_transfer", ""), 2),
+            colorspace=_SPACE.get(s.get("color_space", ""), 2), color_range=_RANGE.get(s.get("color_range", ""), 0),
+            has_audio=False, duration=duration, nb_frames=int(s.get("nb_frames") or 0), rotation=0,
+        )
+
+    def _packet_pts(self) -> list[int]:
+        _, ffprobe = require_ffmpeg()
+        out = subprocess.run(
+            [ffprobe, "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts", "-of", "json", str(self.path)],
+            capture_output=True, check=True,
+        )
+        pts = [p.get("pts") for p in json.loads(out.stdout).get("packets", [])]
+        return sorted(int(p) for p in pts if p is not None)
+
+    def frames(self) -> Iterator[YuvFrame]:
+        """YuvFrames in display order; MediaError if ffmpeg fails."""
+        info = FORMATS[self.pix_fmt]
+        dtype = np.uint16 if info.bit_depth > 8 else np.uint8
+        cw, ch = chroma_size(self.width, self.height, self.pix_fmt)
+        shapes = [(self.height, self.width)] + ([] if info.subsampling is None else [(ch, cw), (ch, cw)])
+        sizes = [h * w * np.dtype(dtype).itemsize for h, w in shapes]
+        pts_list = self._packet_pts()
+        cmd = _args(ffmpeg.input(str(self.path)).output("pipe:", format="rawvideo", pix_fmt=self.pix_fmt,
+                                                          fps_mode="passthrough", map="0:v:0"))
+        with tempfile.TemporaryFile() as err:
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err)
+            index = 0
+            try:
+                while True:
+                    raw = proc.stdout.read(sum(sizes))
+                    if not raw:
+                        break
+                    if len(raw) < sum(sizes):
+                        raise MediaError(f"ffmpeg delivered a partial frame after {index} frames")
+                    planes, offset = [], 0
+                    for (h, w), n in zip(shapes, sizes):
+                        planes.append(np.frombuffer(raw, dtype, count=h * w, offset=offset).reshape(h, w).copy())
+                        offset += n
+                    pts = pts_list[index] if index < len(pts_list) else None
+                    yield YuvFrame(tuple(planes), self.pix_fmt, pts, self.info.time_base, index)
+                    index += 1
+            finally:
+                proc.stdout.close()
+                code = proc.wait()
+            if code != 0:
+                raise MediaError(f"ffmpeg could not decode {self.path}: {_stderr_tail(err)}")
+            if index == 0:
+                raise MediaError("no video frame could be decoded (corrupt or truncated file)")
+            if self.info.nb_frames and index < self.info.nb_frames:
+                raise MediaError(f"truncated file: the index lists {self.info.nb_frames} video frames, only {index} decoded")
+
+
+class FfmpegWriter:
+    """Encode YuvFrames with the system ffmpeg; audio/subtitles copied from ``source``."""
+
+    def __init__(self, path: Path, *, width: int, height: int, pix_fmt: str, info: VideoInfo,
+                 encode: EncodeConfig, source: Path | None) -> None:
+        require_ffmpeg()
+        self.path = Path(path)
+        self.part = part_path(self.path)
+        fmt = CONTAINER_FORMATS.get(self.path.suffix.lower())
+        if fmt is None:
+            raise MediaError(f"unsupported output extension {self.path.suffix!r}")
+        codec = resolve_codec(self.path, encode.codec)
+        rate = info.rate if info.rate and info.rate > 0 else Fraction(25)
+        video = ffmpeg.input("pipe:", format="rawvideo", pix_fmt=pix_fmt, s=f"{width}x{height}",
+                             framerate=f"{rate.numerator}/{rate.denominator}")
+        opts: dict[str, object] = {"vcodec": codec, "pix_fmt": encode.pix_fmt or pix_fmt, "f": fmt}
+        if codec in ("libx264", "libx265", "libsvtav1", "libvpx-vp9"):
+            opts["crf"] = encode.crf
+        if codec in ("libx264", "libx265"):
+            opts["preset"] = encode.preset
+        for key, value in (("color_primaries", info.color_primaries), ("color_trc", info.color_trc),
+                           ("colorspace", info.colorspace)):
+            if value != 2:  # 2 = unspecified: let ffmpeg leave it out
+                opts[key] = value
+        if info.color_range:
+            opts["color_range"] = info.color_range
+        inputs = [video]
+        if source is not None and encode.audio:
+            src = ffmpeg.input(str(source))
+            inputs += [src["a?"], src["s?"]]
+            opts.update(acodec="copy", scodec="copy", map_metadata=1)
+        cmd = _args(ffmpeg.output(*inputs, str(self.part), **opts).overwrite_output())
+        self._err = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=self._err)
+        self.frames = 0
+
+    def write(self, frame: YuvFrame) -> None:
+        try:
+            for plane in frame.planes:
+                self.proc.stdin.write(np.ascontiguousarray(plane).tobytes())
+        except BrokenPipeError:
+            raise MediaError(f"ffmpeg stopped encoding: {_stderr_tail(self._err)}") from None
+        self.frames += 1
+
+    def write_packet(self, packet: object) -> None:  # passthrough is done by ffmpeg itself
+        return None
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        if self.proc.wait() != 0:
+            msg = _stderr_tail(self._err)
+            self.abort()
+            raise MediaError(f"ffmpeg failed to encode: {msg}")
+        self._err.close()
+        self.part.replace(self.path)
+
+    def abort(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._err.close()
+        self.part.unlink(missing_ok=True)
