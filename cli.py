@@ -299,6 +299,44 @@ def demo(out: Path, scale: str, quiet: bool) -> None:
 
 
 @main.command()
+@click.argument("clip", required=False, type=click.Path(path_type=Path))
+@click.option("--frames", type=click.IntRange(4, None), default=48, show_default=True,
+              help="Frames held in memory for the per-stage timings.")
+@click.option("--json-out", type=click.Path(path_type=Path), default=None, help="Also write the figures as JSON.")
+@upscale_options
+@_fail_cleanly
+def bench(clip: Path | None, frames: int, json_out: Path | None, **opts: Any) -> None:
+    """Frames/s of decode, engine (fp32 and bf16), encode and the whole pipeline, beside bicubic.
+
+    Without CLIP a 640x360 sample clip is drawn first (the 360p -> 720p case).
+    """
+    import tempfile
+
+    from pipelines.bench import run_bench
+    from pipelines.demo import make_sample_clip
+
+    cfg = build_upscale_config(opts)
+    with tempfile.TemporaryDirectory() as tmp:
+        if clip is None:
+            clip = make_sample_clip(Path(tmp) / "sample360p.mp4", seconds=4, width=640, height=360)
+        res = run_bench(clip, cfg, frames=frames)
+    w, h = res["size_in"]
+    ow, oh = res["size_out"]
+    click.echo(f"{res['clip']}: {res['frames']} frames {w}x{h} -> {ow}x{oh}, model {res['model']} x{res['scale']}, "
+               f"{res['device']}, {res['threads']} threads, dtype auto = {res['dtype_auto']}")
+    click.echo(f"  decode           {res['decode_fps']:8.1f} fps")
+    click.echo(f"  engine fp32      {res['engine_fps_fp32']:8.1f} fps")
+    if "engine_fps_bf16" in res:
+        click.echo(f"  engine bf16      {res['engine_fps_bf16']:8.1f} fps   (x{res['engine_bf16_over_fp32']:.2f} vs fp32)")
+    click.echo(f"  encode           {res['encode_fps']:8.1f} fps")
+    click.echo(f"  end to end       {res['e2e_fps_model']:8.1f} fps   split (s): {res['e2e_split_model']}")
+    click.echo(f"  bicubic pipeline {res['e2e_fps_bicubic']:8.1f} fps   split (s): {res['e2e_split_bicubic']}")
+    click.echo(f"  model / bicubic end to end: x{res['e2e_model_over_bicubic']:.2f}")
+    if json_out is not None:
+        json_out.write_text(json.dumps(res, indent=2, default=str) + "\n")
+
+
+@main.command()
 @_fail_cleanly
 def models() -> None:
     """List registered models and shipped weights with their measured quality."""
