@@ -337,6 +337,45 @@ def bench(clip: Path | None, frames: int, json_out: Path | None, **opts: Any) ->
 
 
 @main.command()
+@click.argument("src_dir", type=click.Path(path_type=Path))
+@click.argument("dst_dir", type=click.Path(path_type=Path))
+@click.option("--glob", "globs", multiple=True, help="File name pattern to take (repeatable) [default: videos and images].")
+@click.option("--ext", default=None, help="Output extension for videos (default: keep; .mkv if not writable).")
+@click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True, help="Clips at once (processes).")
+@click.option("--devices", default=None, help="Comma-separated devices dealt to jobs, e.g. cuda:0,cuda:1.")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True)
+@click.option("--address", default=None, help="Ray cluster address (default: start a local Ray).")
+@click.option("--force", is_flag=True, help="Redo everything, even what the manifest says is done.")
+@upscale_options
+@_fail_cleanly
+def batch(src_dir: Path, dst_dir: Path, globs: tuple[str, ...], ext: str | None, jobs: int, devices: str | None,
+          executor: str, address: str | None, force: bool, **opts: Any) -> None:
+    """Upscale every clip and image under SRC_DIR into DST_DIR (mirrored tree, resumable)."""
+    from tqdm import tqdm
+
+    from pipelines.batch import DEFAULT_GLOBS, BatchConfig, format_summary, run_batch
+
+    upscale_cfg = build_upscale_config(opts)
+    cfg = BatchConfig(src_dir=src_dir, dst_dir=dst_dir, upscale=upscale_cfg, globs=globs or DEFAULT_GLOBS, ext=ext,
+                      jobs=jobs, devices=tuple(d.strip() for d in devices.split(",")) if devices else (),
+                      executor=executor, address=address, force=force)
+    bar = tqdm(unit="clip", disable=upscale_cfg.quiet, dynamic_ncols=True)
+
+    def on_result(record: dict, done: int, total: int) -> None:
+        bar.total = total
+        bar.set_postfix_str(f"{record['status']}: {record['input'][-30:]}", refresh=False)
+        bar.update(done - bar.n)
+
+    try:
+        report = run_batch(cfg, on_result=on_result)
+    finally:
+        bar.close()
+    click.echo(format_summary(report), err=True)
+    if report.failed:
+        sys.exit(1)
+
+
+@main.command()
 @_fail_cleanly
 def models() -> None:
     """List registered models and shipped weights with their measured quality."""

@@ -19,6 +19,6 @@ PY=${PYTHON:-python3}
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
 # torch is pinned to the CPU wheel here; GPU users: see README ("GPU").
 .venv/bin/python -m pip install -q "torch==2.13.0" 2>&1 | grep -v -i "warning" || true
-.venv/bin/python -m pip install -q -e ".[test]" 2>&1 | grep -v -i "warning" || true
+.venv/bin/python -m pip install -q -e ".[test,ray]" 2>&1 | grep -v -i "warning" || true
 .venv/bin/python -c "import torch, av, cv2, click, tqdm, ffmpeg, vsr" >/dev/null
 echo "setup: ok ($(.venv/bin/python -c 'import torch, av; print("torch", torch.__version__, "| av", av.__version__)'))" >&2

@@ -1,0 +1,319 @@
+"""``vsr batch``: a directory tree of clips and images, resumable, local or on Ray.
+
+- Inputs: ``IN_DIR`` walked recursively (symlinked folders are not followed;
+  ``OUT_DIR`` is skipped if it lies inside ``IN_DIR``), filtered by glob
+  patterns. Outputs mirror the relative paths under ``OUT_DIR``; a path that
+  would resolve outside ``OUT_DIR`` is refused.
+- Resume: ``OUT_DIR/manifest.jsonl`` gets one JSON line per finished input
+  (path, size, mtime, output, status, frames, fps, means, error). An input is
+  skipped when its last record is ``done`` for the same size and mtime and the
+  output exists; everything else is (re)done. Outputs are written ``.part``
+  then renamed (pipelines.clip), so a killed run leaves no half file under the
+  final name; stale ``.part`` files are removed at the next start.
+- Isolation: each input runs in its own task; a failure is recorded with its
+  one-line reason and the batch goes on.
+- Executors: ``local`` (``--jobs N`` processes, CPU threads split between
+  them, ``--devices`` dealt round robin) or ``ray`` (one task per input on a
+  Ray cluster; results come back to this driver, which alone writes the
+  manifest).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import fnmatch
+import json
+import logging
+import math
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field, replace
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from vsr.config import UpscaleConfig
+from vsr.io.encode import CONTAINER_FORMATS
+from vsr.io.images import IMAGE_EXTENSIONS
+
+__all__ = ["BatchConfig", "BatchReport", "Task", "plan_tasks", "run_batch", "DEFAULT_GLOBS"]
+
+log = logging.getLogger(__name__)
+
+VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".mpg", ".mpeg", ".flv", ".wmv", ".3gp")
+DEFAULT_GLOBS = tuple(f"*{e}" for e in VIDEO_EXTENSIONS + IMAGE_EXTENSIONS)
+MANIFEST = "manifest.jsonl"
+SUMMARY = "summary.json"
+LOCK = ".vsr-batch.lock"
+
+
+@dataclass(frozen=True)
+class BatchConfig:
+    src_dir: Path
+    dst_dir: Path
+    upscale: UpscaleConfig = field(default_factory=UpscaleConfig)
+    globs: tuple[str, ...] = DEFAULT_GLOBS
+    ext: str | None = None  # output extension for videos (default: keep, else .mkv)
+    jobs: int = 1
+    devices: tuple[str, ...] = ()
+    executor: str = "local"
+    address: str | None = None
+    force: bool = False
+
+    def __post_init__(self) -> None:
+        if self.jobs < 1:
+            raise ValueError("--jobs must be >= 1")
+        if self.executor not in ("local", "ray"):
+            raise ValueError(f"unknown executor {self.executor!r}; known: local, ray")
+        if self.ext is not None and self.ext.lower() not in CONTAINER_FORMATS:
+            raise ValueError(f"--ext must be one of {', '.join(CONTAINER_FORMATS)}")
+
+
+@dataclass(frozen=True)
+class Task:
+    rel: str  # input path relative to src_dir, POSIX style
+    src: str
+    dst: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass
+class BatchReport:
+    done: int = 0
+    skipped: int = 0
+    failed: int = 0
+    records: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def total(self) -> int:
+        return self.done + self.skipped + self.failed
+
+
+def _output_rel(rel: Path, ext: str | None) -> Path:
+    suffix = rel.suffix.lower()
+    if suffix in IMAGE_EXTENSIONS:
+        return rel
+    if ext:
+        return rel.with_suffix(ext.lower())
+    return rel if suffix in CONTAINER_FORMATS else rel.with_suffix(".mkv")
+
+
+def _walk(src_dir: Path, skip: Path | None) -> Iterator[Path]:
+    for root, dirs, files in os.walk(src_dir, followlinks=False):
+        root_path = Path(root)
+        dirs[:] = sorted(d for d in dirs if skip is None or (root_path / d).resolve() != skip)
+        for name in sorted(files):
+            yield root_path / name
+
+
+def plan_tasks(cfg: BatchConfig) -> list[Task]:
+    """Inputs under ``src_dir`` matching the globs, with their output paths."""
+    src_dir = Path(cfg.src_dir)
+    if not src_dir.is_dir():
+        raise ValueError(f"input folder not found: {src_dir}")
+    dst_root = Path(cfg.dst_dir).resolve()
+    src_root = src_dir.resolve()
+    if dst_root == src_root:
+        raise ValueError("OUT_DIR must differ from IN_DIR")
+    tasks = []
+    for path in _walk(src_dir, dst_root if dst_root.is_relative_to(src_root) else None):
+        if not any(fnmatch.fnmatch(path.name.lower(), g.lower()) for g in cfg.globs):
+            continue
+        if not path.is_file():
+            continue  # dangling links, sockets
+        rel = path.relative_to(src_dir)
+        dst = dst_root / _output_rel(rel, cfg.ext)
+        # Never outside OUT_DIR, even through a symlinked folder already in it.
+        if not Path(os.path.realpath(dst.parent)).is_relative_to(dst_root) and dst.parent.exists():
+            raise ValueError(f"output for {rel} would leave OUT_DIR; refusing")
+        if not dst.resolve().is_relative_to(dst_root):
+            raise ValueError(f"output for {rel} would leave OUT_DIR; refusing")
+        st = path.stat()
+        tasks.append(Task(rel=rel.as_posix(), src=str(path), dst=str(dst), size=st.st_size, mtime_ns=st.st_mtime_ns))
+    return tasks
+
+
+def read_manifest(dst_dir: Path) -> dict[str, dict[str, Any]]:
+    """Last record per input (``rel``); a torn last line from a kill is ignored."""
+    path = Path(dst_dir) / MANIFEST
+    records: dict[str, dict[str, Any]] = {}
+    if not path.is_file():
+        return records
+    for line in path.read_text().splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        records[rec["input"]] = rec
+    return records
+
+
+def _is_complete(task: Task, rec: dict[str, Any] | None) -> bool:
+    return (
+        rec is not None and rec.get("status") == "done" and rec.get("size") == task.size
+        and rec.get("mtime_ns") == task.mtime_ns and Path(task.dst).is_file()
+    )
+
+
+def _append(dst_dir: Path, record: dict[str, Any]) -> None:
+    line = json.dumps(record, default=str) + "\n"
+    fd = os.open(Path(dst_dir) / MANIFEST, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.write(fd, line.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def run_task(task: Task, upscale: UpscaleConfig, device: str | None, threads: int | None) -> dict[str, Any]:
+    """One input → one manifest record. Never raises for a bad input: it is recorded."""
+    import torch
+
+    from pipelines.clip import upscale_path
+
+    if threads:
+        torch.set_num_threads(threads)
+    cfg = replace(upscale, overwrite=True, quiet=True)
+    if device:
+        cfg = replace(cfg, engine=replace(cfg.engine, device=device))
+    base = {"input": task.rel, "size": task.size, "mtime_ns": task.mtime_ns, "output": task.dst}
+    t0 = time.perf_counter()
+    try:
+        Path(task.dst).parent.mkdir(parents=True, exist_ok=True)
+        report = upscale_path(Path(task.src), Path(task.dst), cfg)
+    except (ValueError, OSError, KeyError, RuntimeError, MemoryError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+        return dict(base, status="failed", error=reason, seconds=round(time.perf_counter() - t0, 2))
+    return dict(base, status="done", frames=report.frames, fps=round(report.fps, 3), seconds=round(report.seconds, 2),
+                means={k: round(v, 4) for k, v in report.means.items()}, size_out=list(report.size_out), error=None)
+
+
+def _remove_stale_parts(dst_dir: Path) -> int:
+    n = 0
+    for part in Path(dst_dir).rglob("*.part"):
+        part.unlink(missing_ok=True)
+        n += 1
+    return n
+
+
+# on_result(record, done_count, total)
+ResultFn = Callable[[dict[str, Any], int, int], None]
+
+
+def run_batch(cfg: BatchConfig, on_result: ResultFn | None = None) -> BatchReport:
+    """Process every pending input; see the module docstring."""
+    t_start = time.perf_counter()
+    dst_dir = Path(cfg.dst_dir)
+    dst_dir.mkdir(parents=True, exist_ok=True)
+    lock = open(dst_dir / LOCK, "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise ValueError(f"another vsr batch is writing to {dst_dir}") from None
+    try:
+        tasks = plan_tasks(cfg)
+        removed = _remove_stale_parts(dst_dir)
+        if removed:
+            log.warning("removed %d unfinished .part file(s) from an interrupted run", removed)
+        previous = {} if cfg.force else read_manifest(dst_dir)
+        report = BatchReport()
+        pending = []
+        for task in tasks:
+            if _is_complete(task, previous.get(task.rel)):
+                rec = dict(previous[task.rel], status="skipped")
+                report.skipped += 1
+                report.records.append(rec)
+                if on_result:
+                    on_result(rec, report.total, len(tasks))
+            else:
+                pending.append(task)
+
+        def record(rec: dict[str, Any]) -> None:
+            _append(dst_dir, rec)
+            if rec["status"] == "done":
+                report.done += 1
+            else:
+                report.failed += 1
+            report.records.append(rec)
+            if on_result:
+                on_result(rec, report.total, len(tasks))
+
+        if cfg.executor == "ray":
+            _run_ray(cfg, pending, record)
+        else:
+            _run_local(cfg, pending, record)
+        report.records.sort(key=lambda r: r["input"])
+        report.seconds = time.perf_counter() - t_start
+        _write_summary(dst_dir, report)
+        return report
+    finally:
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        lock.close()
+
+
+def _threads_per_job(jobs: int) -> int:
+    return max(1, (os.cpu_count() or 1) // jobs)
+
+
+def _run_local(cfg: BatchConfig, tasks: list[Task], record: Callable[[dict[str, Any]], None]) -> None:
+    devices = list(cfg.devices) or [None]
+    if cfg.jobs == 1:
+        for i, task in enumerate(tasks):
+            record(run_task(task, cfg.upscale, devices[i % len(devices)], None))
+        return
+    threads = _threads_per_job(cfg.jobs)
+    # spawn, not fork: a forked copy of a process with torch thread pools can hang.
+    with ProcessPoolExecutor(max_workers=cfg.jobs, mp_context=get_context("spawn")) as pool:
+        futures = [pool.submit(run_task, t, cfg.upscale, devices[i % len(devices)], threads)
+                   for i, t in enumerate(tasks)]
+        for fut in as_completed(futures):
+            record(fut.result())
+
+
+def _run_ray(cfg: BatchConfig, tasks: list[Task], record: Callable[[dict[str, Any]], None]) -> None:
+    try:
+        import ray
+    except ImportError:
+        raise ValueError("--executor ray needs Ray: pip install '.[ray]'") from None
+    started_here = not ray.is_initialized()
+    if started_here:
+        ray.init(address=cfg.address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+    try:
+        gpus = ray.cluster_resources().get("GPU", 0)
+        remote = ray.remote(num_cpus=1, num_gpus=1 if gpus else 0)(run_task)
+        refs = [remote.remote(t, cfg.upscale, None, 1) for t in tasks]
+        while refs:
+            ready, refs = ray.wait(refs, num_returns=1)
+            record(ray.get(ready[0]))
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def _write_summary(dst_dir: Path, report: BatchReport) -> None:
+    payload = {
+        "done": report.done, "skipped": report.skipped, "failed": report.failed, "seconds": round(report.seconds, 2),
+        "clips": [{k: r.get(k) for k in ("input", "output", "status", "frames", "fps", "means", "error")}
+                  for r in report.records],
+    }
+    part = dst_dir / (SUMMARY + ".part")
+    part.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    os.replace(part, dst_dir / SUMMARY)
+
+
+def format_summary(report: BatchReport) -> str:
+    lines = [f"{'input':<40} {'status':<8} {'frames':>6} {'fps':>7} {'PSNR':>7}  error"]
+    for r in report.records:
+        psnr = (r.get("means") or {}).get("psnr", (r.get("means") or {}).get("lr_psnr"))
+        lines.append(
+            f"{r['input'][:40]:<40} {r['status']:<8} {r.get('frames') or '':>6} "
+            f"{'' if r.get('fps') is None else format(r['fps'], '.2f'):>7} "
+            f"{'' if psnr is None or (isinstance(psnr, float) and math.isnan(psnr)) else format(psnr, '.2f'):>7}  "
+            f"{r.get('error') or ''}"
+        )
+    lines.append(f"{report.done} done, {report.skipped} skipped, {report.failed} failed in {report.seconds:.1f} s")
+    return "\n".join(lines)
