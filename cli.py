@@ -200,6 +200,12 @@ def train(quiet: bool, model_args: tuple[str, ...], data: tuple[Path, ...], scal
     cfg = TrainConfig(data=tuple(data), scale=int(scale), model_kwargs=_parse_model_args(model_args), **opts)
     from tqdm import tqdm
 
+    import shlex
+
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    with open(cfg.out / "command.txt", "a") as fh:  # the exact command, for the model card
+        fh.write(shlex.join(["vsr", *sys.argv[1:]]) + "\n")
+
     bar = tqdm(total=cfg.iterations, disable=quiet, unit="it", dynamic_ncols=True)
 
     def progress(it: int, loss: float, seconds: float) -> None:

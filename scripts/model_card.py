@@ -1,0 +1,113 @@
+"""Write a model card and the MANIFEST.json entry for a trained checkpoint.
+
+Usage: python scripts/model_card.py RUN_DIR NAME [--source best|final]
+  copies RUN_DIR/<source>.pt to weights/NAME.pt, evaluates it with the same
+  code as `vsr eval` on Set5/Set14/B100 from ../shared/data, times the engine
+  on a 640x360 frame, and writes weights/NAME.md and weights/MANIFEST.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from pipelines.evaluate import evaluate_sets, format_table
+from vsr.config import EngineConfig
+from vsr.engine import build_engine
+from vsr.weights import load_checkpoint
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "data"
+SETS = ("Set5", "Set14", "B100")
+
+
+def frame_seconds(cfg: EngineConfig, reps: int = 3) -> dict[str, float]:
+    y = np.random.default_rng(0).integers(16, 236, (1, 360, 640), dtype=np.uint8)
+    out = {}
+    for dtype in ("fp32", "bf16"):
+        engine, _ = build_engine(EngineConfig(**{**cfg.__dict__, "dtype": dtype, "batch_size": 1}))
+        engine.upscale_y(y)
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            engine.upscale_y(y)
+        out[dtype] = (time.perf_counter() - t0) / reps
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("run", type=Path)
+    ap.add_argument("name")
+    ap.add_argument("--source", default="best", choices=["best", "final"])
+    args = ap.parse_args()
+    src = args.run / f"{args.source}.pt"
+    ckpt = load_checkpoint(src)
+    dst = ROOT / "weights" / f"{args.name}.pt"
+    shutil.copy(src, dst)
+    cfg = EngineConfig(model=ckpt["model"], scale=int(ckpt["scale"]), weights=dst, device="cpu", dtype="fp32")
+    results, info = evaluate_sets(cfg, [DATA / s for s in SETS])
+    cfg_bf16 = EngineConfig(**{**cfg.__dict__, "dtype": "bf16"})
+    results_bf16, _ = evaluate_sets(cfg_bf16, [DATA / s for s in SETS], with_ssim=False)
+    secs = frame_seconds(cfg)
+    meta = ckpt["meta"]
+    command = (args.run / "command.txt").read_text().strip().splitlines()
+    val = (args.run / "val.csv").read_text().strip()
+    table = format_table(results, info)
+    card = f"""# {args.name}
+
+- **Model**: `{ckpt['model']}` x{ckpt['scale']}, arguments `{json.dumps(ckpt['model_kwargs'])}`,
+  {sum(v.numel() for v in ckpt['state_dict'].values())} parameters; Y channel only
+  (colour convention `{ckpt['color']}`).
+- **Data**: T91 + BSDS200 (291 images, `../shared/data`), random 96x96 HR patches (Y, BT.601 studio swing),
+  LR by the MATLAB-compatible bicubic (`vsr.degrade.imresize`), flips and 90° rotations.
+- **Command** (run from the repository root{', in order' if len(command) > 1 else ''}):
+{chr(10).join('  `' + c + '`' for c in command)}
+- **Iterations**: {meta.get('iteration')} (exported from `{args.source}.pt`), wall time {meta.get('train_seconds', 0) / 60:.1f} min
+  on 2 CPU cores (bf16 autocast), sharing the machine with development work.
+- **Validation** (Set5, PSNR-Y during training, EMA weights):
+
+```
+{val}
+```
+
+## Evaluation (`vsr eval`, fp32; HR mod-cropped, MATLAB bicubic LR, PSNR/SSIM-Y BT.601, {ckpt['scale']} px shaved)
+
+```
+{table}
+```
+
+With `--dtype bf16` the PSNR is {', '.join(f"{r.name} {r.psnr:.3f}" for r in results_bf16)} dB.
+`bicubic` is the engine's own (a = -0.75); `bic(MATLAB)` is MATLAB `imresize` upsampling, the
+baseline quoted in papers.
+
+## Speed
+
+Engine time for one 640x360 frame at x{ckpt['scale']} on these 2 cores: {secs['fp32']:.3f} s in fp32,
+{secs['bf16']:.3f} s in bf16 ({secs['fp32'] / secs['bf16']:.2f}x).
+"""
+    (ROOT / "weights" / f"{args.name}.md").write_text(card)
+    manifest_path = ROOT / "weights" / "MANIFEST.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {"weights": []}
+    entry = {
+        "file": dst.name, "model": ckpt["model"], "scale": int(ckpt["scale"]), "model_kwargs": ckpt["model_kwargs"],
+        "sha256": hashlib.sha256(dst.read_bytes()).hexdigest(), "color": ckpt["color"],
+        "psnr_y": {r.name: round(r.psnr, 3) for r in results}, "ssim_y": {r.name: round(r.ssim, 4) for r in results},
+        "psnr_y_bf16": {r.name: round(r.psnr, 3) for r in results_bf16},
+        "seconds_640x360": {k: round(v, 4) for k, v in secs.items()},
+        "fps_640x360": round(1 / secs["bf16"], 1), "iterations": meta.get("iteration"),
+        "train_minutes": round(meta.get("train_seconds", 0) / 60, 1), "card": f"{args.name}.md",
+    }
+    manifest["weights"] = [e for e in manifest["weights"] if e["file"] != dst.name] + [entry]
+    manifest["weights"].sort(key=lambda e: e["file"])
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
