@@ -186,7 +186,7 @@ def _upscale_video(src: Path, dst: Path, cfg: UpscaleConfig, engine_info: tuple[
         info = reader.info
         items: Iterator = reader.frames()
 
-        def make_writer(width: int, height: int, pix: str):
+        def make_writer(width: int, height: int, pix: str, rotation: int):
             return FfmpegWriter(dst, width=width, height=height, pix_fmt=pix, info=info, encode=cfg.encode,
                                 source=src)
     else:
@@ -194,9 +194,9 @@ def _upscale_video(src: Path, dst: Path, cfg: UpscaleConfig, engine_info: tuple[
         info = video_info(container)
         items = demux(container, passthrough=cfg.encode.audio)
 
-        def make_writer(width: int, height: int, pix: str):
+        def make_writer(width: int, height: int, pix: str, rotation: int):
             return ClipWriter(dst, width=width, height=height, pix_fmt=pix, info=info, encode=cfg.encode,
-                              source=container)
+                              source=container, rotation=rotation)
     expected = info.nb_frames or (round(info.duration * float(info.rate)) if info.duration and info.rate else None)
     if cfg.reference is not None:
         open_input(cfg.reference).close()  # fail early on a bad reference
@@ -228,7 +228,7 @@ def _upscale_video(src: Path, dst: Path, cfg: UpscaleConfig, engine_info: tuple[
                         pix = output_pix_fmt(out_frame.pix_fmt, codec, cfg.encode.pix_fmt)
                         if pix.replace("yuvj", "yuv") != out_frame.pix_fmt.replace("yuvj", "yuv"):
                             raise MediaError(f"{codec} cannot encode {out_frame.pix_fmt}; pick another --codec")
-                        state["writer"] = make_writer(out_frame.width, out_frame.height, pix)
+                        state["writer"] = make_writer(out_frame.width, out_frame.height, pix, src_frame.rotation)
                         state["sidecars"] = _Sidecars(dst)
                         state["size_out"] = (out_frame.width, out_frame.height)
                         for p in pending_packets:

@@ -20,7 +20,7 @@ import numpy as np
 
 from vsr.color import to_uint
 from vsr.degrade import degrade
-from vsr.frames import YuvFrame, chroma_size, resize_plane
+from vsr.frames import YuvFrame, chroma_size, replace, resize_plane
 from vsr.metrics import psnr, ssim
 
 __all__ = ["degrade_frame", "frame_metrics", "COLUMNS"]
@@ -45,7 +45,7 @@ def degrade_frame(frame: YuvFrame, scale: int, kind: str) -> tuple[YuvFrame, np.
     lr_y = _degrade_plane(gt, scale, kind, bits)
     cw, ch = chroma_size(lr_y.shape[1], lr_y.shape[0], frame.pix_fmt)
     chroma = tuple(resize_plane(p, cw, ch) for p in frame.planes[1:])
-    return YuvFrame((lr_y,) + chroma, frame.pix_fmt, frame.pts, frame.time_base, frame.index), gt
+    return replace(frame, planes=(lr_y,) + chroma), gt
 
 
 def frame_metrics(

@@ -78,3 +78,40 @@ def test_dtype_choice():
     assert pick_dtype("auto", torch.device("cpu"), model) in (torch.float32, torch.bfloat16)
     with pytest.raises(ValueError, match="unknown dtype"):
         pick_dtype("int8", torch.device("cpu"), model)
+
+
+class _Picky(torch.nn.Module):
+    """Bicubic that 'runs out of memory' on batches > 1 or inputs wider than 300 px."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inner = create_model("bicubic", scale=2)
+        self.scale = 2
+        self.calls: list[tuple[int, ...]] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls.append(tuple(x.shape))
+        if x.shape[0] > 1 or x.shape[-1] > 300:
+            raise torch.OutOfMemoryError("simulated")
+        return self.inner(x)
+
+
+def test_out_of_memory_halves_batch_then_tiles():
+    model = _Picky()
+    engine = Engine(model, device="cpu", dtype="fp32", batch_size=4)
+    y = np.random.default_rng(0).integers(16, 236, (3, 20, 400), dtype=np.uint8)
+    out = engine.upscale_y(y)
+    reference = Engine(create_model("bicubic", scale=2), device="cpu", dtype="fp32").upscale_y(y)
+    assert engine.batch_size == 1 and engine.tile == 256
+    assert np.abs(out.astype(int) - reference.astype(int)).max() <= 1
+    assert len(out) == 3  # no frame lost on the way
+
+
+def test_out_of_memory_fails_loudly_at_the_end():
+    class Hopeless(_Picky):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            raise torch.OutOfMemoryError("simulated")
+
+    engine = Engine(Hopeless(), device="cpu", dtype="fp32", batch_size=2)
+    with pytest.raises(MemoryError, match="out of memory even with batch 1"):
+        engine.upscale_y(np.zeros((2, 64, 64), np.uint8))

@@ -241,3 +241,35 @@ def test_eval_command(tmp_path: Path):
     # MATLAB bicubic on Set5 x2 is 33.66 dB in the literature (SRCNN, VDSR tables)
     assert set5["psnr_bicubic_matlab"] == pytest.approx(33.66, abs=0.05)
     assert set5["psnr"] == pytest.approx(set5["psnr_bicubic"])
+
+
+@pytest.mark.skipif(__import__("shutil").which("ffmpeg") is None, reason="ffmpeg binary needed to make the input")
+def test_subtitles_rotation_and_metadata_survive(tmp_path: Path):
+    import subprocess
+
+    src_clip = shared("clips", "realshort.mp4")
+    srt = tmp_path / "s.srt"
+    srt.write_text("1\n00:00:00,000 --> 00:00:00,800\nhello\n\n2\n00:00:00,800 --> 00:00:01,100\nworld\n")
+    src = tmp_path / "in.mkv"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(src_clip), "-i", str(srt), "-map", "0", "-map", "1",
+                    "-c", "copy", "-c:s", "srt", "-metadata", "title=kept", str(src)],
+                   check=True)
+    dst = tmp_path / "out.mkv"
+    code, out = _run(["upscale", str(src), str(dst), "--model", "bicubic", "--quiet", "--preset", "ultrafast"])
+    assert code == 0, out
+    with av.open(str(src)) as a, av.open(str(dst)) as b:
+        assert [s.type for s in b.streams] == [s.type for s in a.streams] == ["video", "audio", "subtitle"]
+        assert b.metadata.get("title") == "kept"
+        subs_a = [bytes(p) for p in a.demux(a.streams.subtitles[0]) if p.size]
+    with av.open(str(dst)) as b:
+        subs_b = [bytes(p) for p in b.demux(b.streams.subtitles[0]) if p.size]
+    assert subs_a == subs_b and len(subs_a) == 2
+
+    rotated = tmp_path / "rot.mp4"  # MP4 carries the display matrix
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(src_clip), "-c", "copy", "-metadata:s:v",
+                    "rotate=90", str(rotated)], check=True)
+    code, out = _run(["upscale", str(rotated), str(tmp_path / "rot_x2.mp4"), "--model", "bicubic", "--quiet"])
+    assert code == 0, out
+    for path in (rotated, tmp_path / "rot_x2.mp4"):
+        with av.open(str(path)) as c:
+            assert next(c.decode(video=0)).rotation == 90

@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 from torch import nn
 
 from vsr.config import EngineConfig
-from vsr.frames import YuvFrame, chroma_size, encodable_size, resize_plane
+from vsr.frames import YuvFrame, chroma_size, encodable_size, replace, resize_plane
 from vsr.models.blocks import bicubic_upsample
 
 __all__ = ["Engine", "pick_device", "pick_dtype", "tiled_forward", "cpu_has_bf16", "build_engine", "upscale_frames"]
@@ -260,5 +260,5 @@ def upscale_frames(engine: Engine, frames: list[YuvFrame], *, bicubic_only: bool
     out = []
     for frame, y in zip(frames, sr):
         chroma = tuple(resize_plane(p, cw, ch) for p in frame.planes[1:])
-        out.append(YuvFrame((np.ascontiguousarray(y),) + chroma, fmt, frame.pts, frame.time_base, frame.index))
+        out.append(replace(frame, planes=(np.ascontiguousarray(y),) + chroma))
     return out

@@ -56,6 +56,7 @@ class YuvFrame:
     pts: int | None
     time_base: Fraction | None
     index: int
+    rotation: int = 0  # display rotation, degrees counter-clockwise (container side data)
 
     @property
     def info(self) -> FormatInfo:

@@ -51,21 +51,23 @@ def frame_to_yuv(frame: av.VideoFrame, index: int) -> YuvFrame:
     name = frame.format.name
     pts = frame.pts
     time_base = frame.time_base
+    rotation = int(getattr(frame, "rotation", 0) or 0)
     if name in _SAME_SAMPLES:
         frame = frame.reformat(format=_SAME_SAMPLES[name])
         name = frame.format.name
     if name in FORMATS:
         dtype = np.uint16 if FORMATS[name].bit_depth > 8 else np.uint8
         planes = tuple(_plane_array(p, dtype) for p in frame.planes)
-        return YuvFrame(planes, name, pts, time_base, index)
+        return YuvFrame(planes, name, pts, time_base, index, rotation)
     if name.startswith(_RGB_FAMILY) or name in ("gbrp", "gbrap"):
         rgb = frame.to_ndarray(format="rgb24")
         ycc = to_uint(rgb_to_ycbcr(rgb))
-        return YuvFrame(tuple(np.ascontiguousarray(ycc[:, :, i]) for i in range(3)), "yuv444p", pts, time_base, index)
+        return YuvFrame(tuple(np.ascontiguousarray(ycc[:, :, i]) for i in range(3)), "yuv444p", pts, time_base,
+                        index, rotation)
     if index == 0:
         log.warning("pixel format %s converted to yuv444p by libswscale", name)
     frame = frame.reformat(format="yuv444p")
-    return YuvFrame(tuple(_plane_array(p, np.uint8) for p in frame.planes), "yuv444p", pts, time_base, index)
+    return YuvFrame(tuple(_plane_array(p, np.uint8) for p in frame.planes), "yuv444p", pts, time_base, index, rotation)
 
 
 def demux(container: av.container.InputContainer, *, passthrough: bool = True) -> Iterator[Item]:

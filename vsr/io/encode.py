@@ -77,8 +77,10 @@ class ClipWriter:
         info: VideoInfo,
         encode: EncodeConfig,
         source: av.container.InputContainer | None = None,
+        rotation: int = 0,
     ) -> None:
         self.path = Path(path)
+        self.rotation = rotation
         self.part = part_path(self.path)
         fmt = CONTAINER_FORMATS.get(self.path.suffix.lower())
         if fmt is None:
@@ -123,6 +125,8 @@ class ClipWriter:
         if codec in ("libx264", "libx265"):
             options["preset"] = encode.preset
         stream.options = options
+        if self.rotation:
+            stream.set_display_rotation(self.rotation)
         self.stream = stream
         self.passthrough: dict[int, av.stream.Stream] = {}
         if source is not None:
