@@ -67,12 +67,14 @@ def test_batch_all_clips_resume_and_isolation(tmp_path: Path):
     assert again["skipped"] == 9 and again["done"] == 0 and again["failed"] == 2
 
     # a changed input is redone; --force redoes everything
-    os.utime(src / "carphone_pristine.mp4", ns=(time.time_ns(), time.time_ns()))
+    changed = next(src.rglob("carphone_pristine.mp4"))
+    os.utime(changed, ns=(time.time_ns(), time.time_ns()))
     run_batch(BatchConfig(src, out, UpscaleConfig(engine=EngineConfig(model="bicubic"),
                                                    encode=EncodeConfig(preset="ultrafast"), ssim=False),
                           globs=("*.mp4",)))
     last = read_manifest(out)
-    assert last["carphone_pristine.mp4"]["status"] == "done"
+    rel = changed.relative_to(src).as_posix()
+    assert last[rel]["status"] == "done" and last[rel]["mtime_ns"] == changed.stat().st_mtime_ns
 
 
 def test_sigkill_then_rerun_completes(tmp_path: Path):
