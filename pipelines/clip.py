@@ -259,7 +259,12 @@ def _upscale_video(src: Path, dst: Path, cfg: UpscaleConfig, engine_info: tuple[
         batch_packets: list[Any] = []
         done = False
         while not done:
-            item = q_in.get()
+            try:
+                item = q_in.get(timeout=0.2)
+            except queue.Empty:
+                if stop.is_set():  # the writer failed and the reader has stopped: its error is raised below
+                    break
+                continue
             if isinstance(item, BaseException):
                 raise item
             if item is _END:
