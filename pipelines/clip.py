@@ -33,7 +33,7 @@ from vsr.io.ffmpeg_pipe import FfmpegReader, FfmpegWriter
 from vsr.io.encode import CONTAINER_FORMATS, ClipWriter, output_pix_fmt, part_path, resolve_codec
 from vsr.io.images import IMAGE_EXTENSIONS, is_image_path, read_rgb, write_rgb
 from vsr.io.probe import MediaError, open_input, video_info
-from pipelines.metrics import COLUMNS, degrade_frame, frame_metrics, pairs
+from pipelines.metrics import COLUMNS, degrade_frame, frame_metrics
 
 __all__ = ["ClipReport", "upscale_path", "check_paths", "sidecar_paths"]
 
@@ -160,6 +160,8 @@ def _prepared(frames: Iterator[YuvFrame | Any], cfg: UpscaleConfig, scale: int) 
             yield item, item, ref.y
         else:
             yield item, item, None
+    if refs is not None and next(refs, None) is not None:
+        raise MediaError("the reference clip has more frames than the input")
 
 
 def _reader(it: Iterator, out: queue.Queue, stop: threading.Event, busy: list[float]) -> None:
@@ -285,7 +287,9 @@ def _upscale_video(src: Path, dst: Path, cfg: UpscaleConfig, engine_info: tuple[
                     break
                 t0 = time.perf_counter()
                 outs = upscale_frames(engine, [b[1] for b in batch])
-                bics = engine.bicubic_y(np.stack([b[1].y for b in batch]), batch[0][1].info.bit_depth) if mode != "plain" else [None] * len(batch)
+                bics: Any = [None] * len(batch)
+                if mode != "plain":  # bicubic beside the model, for the per-frame gain
+                    bics = engine.bicubic_y(np.stack([b[1].y for b in batch]), batch[0][1].info.bit_depth)
                 ms = (time.perf_counter() - t0) * 1000 / len(batch)
                 for (src_frame, lr_frame, target), out, bic in zip(batch, outs, bics):
                     q_out.put(("frame", src_frame, lr_frame, out, target, bic, ms))

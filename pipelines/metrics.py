@@ -14,8 +14,6 @@ bit depth.
 from __future__ import annotations
 
 import math
-from typing import Iterator
-
 import numpy as np
 
 from vsr.color import to_uint
@@ -74,13 +72,3 @@ def frame_metrics(
         row["ssim"] = ssim(sr, gt, crop_border=border, data_range=peak)
         row["ssim_bicubic"] = ssim(bic, gt, crop_border=border, data_range=peak)
     return row
-
-
-def pairs(a: Iterator, b: Iterator) -> Iterator[tuple]:
-    """zip that insists both iterators end together."""
-    sentinel = object()
-    for x in a:
-        y = next(b, sentinel)
-        if y is sentinel:
-            raise ValueError("the reference clip has fewer frames than the input")
-        yield x, y

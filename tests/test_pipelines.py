@@ -126,6 +126,11 @@ def test_reference_mode(tmp_path: Path):
                       "--quiet"])
     assert code == 1 and "reference frame is 48x48" in out
     assert not (tmp_path / "o2.mp4").exists()
+    longer = write_clip(tmp_path / "hr_long.mp4", size=(64, 48), frames=14)
+    code, out = _run(["upscale", str(src), str(tmp_path / "o3.mp4"), "--reference", str(longer), "--model", "bicubic",
+                      "--quiet"])
+    assert code == 1 and "more frames than the input" in out
+    assert not list(tmp_path.glob("o3.mp4*"))
 
 
 @pytest.mark.parametrize("rel", ["Set5/butterfly.png", "T91/t1.bmp", "Set14/bridge.png"])
