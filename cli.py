@@ -382,16 +382,27 @@ def batch(src_dir: Path, dst_dir: Path, globs: tuple[str, ...], ext: str | None,
     cfg = BatchConfig(src_dir=src_dir, dst_dir=dst_dir, upscale=upscale_cfg, globs=globs or DEFAULT_GLOBS, ext=ext,
                       jobs=jobs, devices=tuple(d.strip() for d in devices.split(",")) if devices else (),
                       executor=executor, address=address, force=force)
-    bar = tqdm(unit="clip", disable=upscale_cfg.quiet, dynamic_ncols=True)
+    bar = tqdm(unit="clip", disable=upscale_cfg.quiet, dynamic_ncols=True, position=0, desc="clips")
+    clip_bar = tqdm(unit="frame", disable=upscale_cfg.quiet or jobs > 1 or executor != "local",
+                    dynamic_ncols=True, position=1, leave=False)
+    frames_total = [0]
 
     def on_result(record: dict, done: int, total: int) -> None:
         bar.total = total
-        bar.set_postfix_str(f"{record['status']}: {record['input'][-30:]}", refresh=False)
+        frames_total[0] += record.get("frames") or 0
+        bar.set_postfix_str(f"{frames_total[0]} frames; {record['status']}: {record['input'][-30:]}", refresh=False)
         bar.update(done - bar.n)
 
+    def clip_progress(rel: str, done: int, total: int | None) -> None:
+        if clip_bar.desc != rel[-30:]:
+            clip_bar.reset(total=total)
+            clip_bar.set_description_str(rel[-30:], refresh=False)
+        clip_bar.update(done - clip_bar.n)
+
     try:
-        report = run_batch(cfg, on_result=on_result)
+        report = run_batch(cfg, on_result=on_result, clip_progress=clip_progress)
     finally:
+        clip_bar.close()
         bar.close()
     click.echo(format_summary(report), err=True)
     if report.failed:

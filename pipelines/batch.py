@@ -168,8 +168,12 @@ def _append(dst_dir: Path, record: dict[str, Any]) -> None:
         os.close(fd)
 
 
-def run_task(task: Task, upscale: UpscaleConfig, device: str | None, threads: int | None) -> dict[str, Any]:
-    """One input → one manifest record. Never raises for a bad input: it is recorded."""
+def run_task(task: Task, upscale: UpscaleConfig, device: str | None, threads: int | None,
+             progress: Callable[[int, int | None], None] | None = None) -> dict[str, Any]:
+    """One input → one manifest record. Never raises for a bad input: it is recorded.
+
+    ``progress(frames_done, frames_expected)`` reports the clip's frames (in-process runs only).
+    """
     import torch
 
     from pipelines.clip import upscale_path
@@ -183,7 +187,7 @@ def run_task(task: Task, upscale: UpscaleConfig, device: str | None, threads: in
     t0 = time.perf_counter()
     try:
         Path(task.dst).parent.mkdir(parents=True, exist_ok=True)
-        report = upscale_path(Path(task.src), Path(task.dst), cfg)
+        report = upscale_path(Path(task.src), Path(task.dst), cfg, progress=progress)
     except (ValueError, OSError, KeyError, RuntimeError, MemoryError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
         return dict(base, status="failed", error=reason, seconds=round(time.perf_counter() - t0, 2))
@@ -201,9 +205,12 @@ def _remove_stale_parts(dst_dir: Path) -> int:
 
 # on_result(record, done_count, total)
 ResultFn = Callable[[dict[str, Any], int, int], None]
+# clip_progress(input_rel, frames_done, frames_expected)
+ClipProgressFn = Callable[[str, int, "int | None"], None]
 
 
-def run_batch(cfg: BatchConfig, on_result: ResultFn | None = None) -> BatchReport:
+def run_batch(cfg: BatchConfig, on_result: ResultFn | None = None,
+              clip_progress: ClipProgressFn | None = None) -> BatchReport:
     """Process every pending input; see the module docstring."""
     t_start = time.perf_counter()
     dst_dir = Path(cfg.dst_dir)
@@ -245,7 +252,7 @@ def run_batch(cfg: BatchConfig, on_result: ResultFn | None = None) -> BatchRepor
         if cfg.executor == "ray":
             _run_ray(cfg, pending, record)
         else:
-            _run_local(cfg, pending, record)
+            _run_local(cfg, pending, record, clip_progress)
         report.records.sort(key=lambda r: r["input"])
         report.seconds = time.perf_counter() - t_start
         _write_summary(dst_dir, report)
@@ -259,11 +266,15 @@ def _threads_per_job(jobs: int) -> int:
     return max(1, (os.cpu_count() or 1) // jobs)
 
 
-def _run_local(cfg: BatchConfig, tasks: list[Task], record: Callable[[dict[str, Any]], None]) -> None:
+def _run_local(cfg: BatchConfig, tasks: list[Task], record: Callable[[dict[str, Any]], None],
+               clip_progress: ClipProgressFn | None) -> None:
     devices = list(cfg.devices) or [None]
-    if cfg.jobs == 1:
+    if cfg.jobs == 1:  # in this process: the current clip's frames can be reported
         for i, task in enumerate(tasks):
-            record(run_task(task, cfg.upscale, devices[i % len(devices)], None))
+            progress = None
+            if clip_progress is not None:
+                progress = lambda done, total, rel=task.rel: clip_progress(rel, done, total)  # noqa: E731
+            record(run_task(task, cfg.upscale, devices[i % len(devices)], None, progress))
         return
     threads = _threads_per_job(cfg.jobs)
     # spawn, not fork: a forked copy of a process with torch thread pools can hang.
