@@ -386,6 +386,7 @@ def batch(src_dir: Path, dst_dir: Path, globs: tuple[str, ...], ext: str | None,
     clip_bar = tqdm(unit="frame", disable=upscale_cfg.quiet or jobs > 1 or executor != "local",
                     dynamic_ncols=True, position=1, leave=False)
     frames_total = [0]
+    current = [""]
 
     def on_result(record: dict, done: int, total: int) -> None:
         bar.total = total
@@ -394,7 +395,8 @@ def batch(src_dir: Path, dst_dir: Path, globs: tuple[str, ...], ext: str | None,
         bar.update(done - bar.n)
 
     def clip_progress(rel: str, done: int, total: int | None) -> None:
-        if clip_bar.desc != rel[-30:]:
+        if current[0] != rel:
+            current[0] = rel
             clip_bar.reset(total=total)
             clip_bar.set_description_str(rel[-30:], refresh=False)
         clip_bar.update(done - clip_bar.n)

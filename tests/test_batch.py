@@ -139,3 +139,13 @@ def test_ray_executor_matches_local(tmp_path: Path):
     assert norm(remote) == norm(local)
     assert (remote.done, remote.failed) == (local.done, local.failed) == (3, 2)
     assert _outputs(tmp_path / "ray") == _outputs(tmp_path / "local")
+
+
+def test_progress_bars_with_output(tmp_path: Path, tiny_clip: Path):
+    """Not quiet: the overall and per-clip bars run (they are off in the other tests)."""
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(tiny_clip, src / "a.mp4")
+    res = CliRunner().invoke(main, ["batch", str(src), str(tmp_path / "out"), "--model", "bicubic"])
+    assert res.exit_code == 0, res.output
+    assert "1 done, 0 skipped, 0 failed" in res.output
