@@ -88,7 +88,7 @@ class FfmpegReader:
             color_primaries=_PRIMARIES.get(s.get("color_primaries", ""), 2),
             color_trc=_TRC.get(s.get("color_transfer", ""), 2),
             colorspace=_SPACE.get(s.get("color_space", ""), 2), color_range=_RANGE.get(s.get("color_range", ""), 0),
-            has_audio=False, duration=duration, nb_frames=int(s.get("nb_frames") or 0), rotation=0,
+            has_audio=False, duration=duration, nb_frames=int(s.get("nb_frames") or 0),
         )
 
     def _packet_pts(self) -> list[int]:

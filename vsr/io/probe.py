@@ -29,8 +29,7 @@ class VideoInfo:
     color_range: int
     has_audio: bool
     duration: float | None  # seconds, from the container (not trusted for counts)
-    nb_frames: int  # container's claim; 0 when unknown. Never used as the truth.
-    rotation: int
+    nb_frames: int  # container's claim; 0 when unknown. Only used to detect truncation.
 
 
 def open_input(path: Path) -> av.container.InputContainer:
@@ -66,12 +65,6 @@ def video_info(container: av.container.InputContainer) -> VideoInfo:
         duration = float(stream.duration * stream.time_base)
     elif container.duration is not None:
         duration = container.duration / av.time_base
-    rotation = 0
-    try:
-        for frame_side in getattr(stream, "side_data", {}) or {}:
-            pass
-    except Exception:  # side data access differs across PyAV versions
-        pass
     return VideoInfo(
         width=cc.width,
         height=cc.height,
@@ -86,7 +79,6 @@ def video_info(container: av.container.InputContainer) -> VideoInfo:
         has_audio=bool(container.streams.audio),
         duration=duration,
         nb_frames=int(stream.frames or 0),
-        rotation=rotation,
     )
 
 
