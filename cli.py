@@ -142,10 +142,9 @@ class _Bar:
 def upscale(src: Path, dst: Path, **opts: Any) -> None:
     """Upscale a video or an image SRC into DST."""
     _passive_thread_waits()
-    from pipelines.clip import check_paths, upscale_path
+    from pipelines.clip import upscale_path
 
     cfg = build_upscale_config(opts)
-    check_paths(src, dst, cfg.overwrite)
     bar = _Bar(cfg.quiet)
     try:
         report = upscale_path(src, dst, cfg, progress=bar)
