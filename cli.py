@@ -211,9 +211,9 @@ def train(quiet: bool, model_args: tuple[str, ...], data: tuple[Path, ...], scal
     from vsr.config import TrainConfig
 
     cfg = TrainConfig(data=tuple(data), scale=int(scale), model_kwargs=_parse_model_args(model_args), **opts)
-    from tqdm import tqdm
-
     import shlex
+
+    from tqdm import tqdm
 
     cfg.out.mkdir(parents=True, exist_ok=True)
     with open(cfg.out / "command.txt", "a") as fh:  # the exact command, for the model card

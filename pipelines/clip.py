@@ -24,16 +24,16 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from pipelines.metrics import COLUMNS, degrade_frame, frame_metrics
 from vsr.color import rgb_to_ycbcr, to_uint, ycbcr_to_rgb
 from vsr.config import UpscaleConfig
 from vsr.engine import Engine, build_engine, upscale_frames
 from vsr.frames import YuvFrame
 from vsr.io.decode import demux, iter_frames
-from vsr.io.ffmpeg_pipe import FfmpegReader, FfmpegWriter
 from vsr.io.encode import CONTAINER_FORMATS, ClipWriter, output_pix_fmt, part_path, resolve_codec
+from vsr.io.ffmpeg_pipe import FfmpegReader, FfmpegWriter
 from vsr.io.images import IMAGE_EXTENSIONS, is_image_path, read_rgb, write_rgb
 from vsr.io.probe import MediaError, open_input, video_info
-from pipelines.metrics import COLUMNS, degrade_frame, frame_metrics
 
 __all__ = ["ClipReport", "upscale_path", "check_paths", "sidecar_paths"]
 

@@ -20,12 +20,11 @@ from typing import Callable
 import numpy as np
 
 from vsr.config import EngineConfig
-from vsr.degrade import imresize
+from vsr.data.datasets import list_images, load_y
+from vsr.degrade import degrade, imresize
 from vsr.engine import build_engine
 from vsr.evaluate import evaluate_images, summarize
 from vsr.metrics import psnr
-from vsr.data.datasets import list_images, load_y
-from vsr.degrade import degrade
 
 __all__ = ["SetResult", "evaluate_sets", "write_results", "format_table"]
 

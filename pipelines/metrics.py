@@ -14,6 +14,7 @@ bit depth.
 from __future__ import annotations
 
 import math
+
 import numpy as np
 
 from vsr.color import to_uint

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import CLIPS, shared
 
 from cli import main
-from conftest import CLIPS, shared
 from pipelines.batch import BatchConfig, plan_tasks, read_manifest, run_batch
-from vsr.config import EngineConfig, EncodeConfig, UpscaleConfig
+from vsr.config import EncodeConfig, EngineConfig, UpscaleConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = ["--model", "bicubic", "--preset", "ultrafast", "--no-ssim", "--quiet"]

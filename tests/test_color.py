@@ -7,8 +7,8 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
-
 from conftest import gradient_rgb
+
 from vsr.color import rgb_to_y, rgb_to_ycbcr, to_uint, ycbcr_to_rgb
 from vsr.data.datasets import load_y
 from vsr.io.decode import frame_to_yuv

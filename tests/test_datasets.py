@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 import torch
-
 from conftest import gradient_rgb, shared
+
 from vsr.color import rgb_to_y, to_uint
 from vsr.data import FrameFolderDataset, IterationBatchSampler, list_images
 from vsr.degrade import imresize

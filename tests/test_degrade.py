@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import shared
+
 from vsr.degrade import blur_downscale, degrade, imresize
 from vsr.io.images import read_rgb
 

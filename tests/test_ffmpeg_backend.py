@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import shared
 
 from cli import main
-from conftest import shared
 from vsr.io.decode import iter_frames
 from vsr.io.ffmpeg_pipe import FfmpegReader, require_ffmpeg
 from vsr.io.probe import MediaError

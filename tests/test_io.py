@@ -8,8 +8,8 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-
 from conftest import gradient_rgb, write_clip
+
 from vsr.config import EncodeConfig
 from vsr.frames import YuvFrame, chroma_size, encodable_size
 from vsr.io.decode import frame_to_yuv, iter_frames

@@ -8,12 +8,11 @@ import json
 from pathlib import Path
 
 import av
-import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import shared, write_clip
 
 from cli import main
-from conftest import shared, write_clip
 from vsr.io.images import read_rgb
 from vsr.weights import default_weights
 
@@ -170,8 +169,8 @@ def test_bad_inputs_fail_cleanly(tmp_path: Path, tiny_clip: Path):
     text.write_text("not a video\n")
     truncated = tmp_path / "trunc.mp4"
     # moov first, media cut in half: opens, but half the frames are missing
-    import subprocess
     import shutil
+    import subprocess
 
     if shutil.which("ffmpeg"):
         full = tmp_path / "faststart.mp4"
