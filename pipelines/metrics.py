@@ -14,12 +14,13 @@ bit depth.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 
 from vsr.color import to_uint
 from vsr.degrade import degrade
-from vsr.frames import YuvFrame, chroma_size, replace, resize_plane
+from vsr.frames import YuvFrame, chroma_size, resize_plane
 from vsr.metrics import psnr, ssim
 
 __all__ = ["degrade_frame", "frame_metrics", "COLUMNS"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 from torch import nn
 
 from vsr.config import EngineConfig
-from vsr.frames import YuvFrame, chroma_size, encodable_size, replace, resize_plane
+from vsr.frames import YuvFrame, chroma_size, encodable_size, resize_plane
 from vsr.models.blocks import bicubic_upsample
 
 __all__ = ["Engine", "pick_device", "pick_dtype", "tiled_forward", "cpu_has_bf16", "build_engine", "upscale_frames"]

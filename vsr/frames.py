@@ -13,14 +13,14 @@ lost line is at most 1/(3·H) of the picture. No av or torch imports here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from fractions import Fraction
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["YuvFrame", "FORMATS", "FormatInfo", "encodable_size", "resize_plane", "replace"]
+__all__ = ["YuvFrame", "FORMATS", "FormatInfo", "encodable_size", "chroma_size", "resize_plane"]
 
 
 @dataclass(frozen=True)
