@@ -18,10 +18,12 @@ from vsr.models import create_model
 
 CONFIGS = [
     ("espcn", {"activation": "prelu"}),
-    ("edsr", {"num_blocks": 4, "num_features": 32}),
+    ("espcn", {"activation": "prelu", "num_features": 128, "mid_features": 64}),
+    ("espcn", {"activation": "prelu", "mid_features": 48, "mid_layers": 3}),
     ("edsr", {"num_blocks": 8, "num_features": 32}),
-    ("edsr", {"num_blocks": 8, "num_features": 48}),
-    ("edsr", {"num_blocks": 16, "num_features": 48}),
+    ("edsr", {"num_blocks": 8, "num_features": 32, "tail": "shuffle"}),
+    ("edsr", {"num_blocks": 16, "num_features": 32, "tail": "shuffle"}),
+    ("edsr", {"num_blocks": 8, "num_features": 48, "tail": "shuffle"}),
     ("edsr", {"num_blocks": 16, "num_features": 64}),
 ]
 

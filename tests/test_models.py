@@ -24,8 +24,10 @@ def test_every_model_upscales(name: str, scale: int):
 def test_residual_models_start_as_bicubic():
     x = torch.rand(1, 1, 10, 10)
     bic = create_model("bicubic", scale=2)(x)
-    for name in ("espcn", "edsr"):
-        torch.testing.assert_close(create_model(name, scale=2, num_features=8)(x), bic)
+    for name, kwargs in (("espcn", {}), ("espcn", {"mid_layers": 3}), ("edsr", {}), ("edsr", {"tail": "shuffle"})):
+        torch.testing.assert_close(create_model(name, scale=2, num_features=8, **kwargs)(x), bic)
+    with pytest.raises(ValueError, match="tail"):
+        create_model("edsr", scale=2, tail="deconv")
 
 
 def test_unknown_model_and_scale():

@@ -13,7 +13,9 @@ from click.testing import CliRunner
 from cli import main
 from vsr.config import EngineConfig, TrainConfig
 from vsr.engine import build_engine
+from vsr.models import create_model
 from vsr.train import fit, lr_at
+from vsr.train.loop import embed_state_dict
 from vsr.weights import load_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -120,3 +122,32 @@ def test_two_cpu_ranks_with_torchrun(frames_dir: Path, tmp_path: Path):
     state = torch.load(tmp_path / "ddp" / "last.pt", weights_only=True)
     assert state["iteration"] == 4
     assert (tmp_path / "ddp" / "best.pt").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "small", "big"),
+    [
+        ("espcn", {"activation": "prelu"}, {"activation": "prelu", "num_features": 96, "mid_features": 48}),
+        ("espcn", {"activation": "prelu"}, {"activation": "prelu", "mid_features": 40, "mid_layers": 3}),
+        ("edsr", {"num_blocks": 2, "num_features": 16, "tail": "shuffle"},
+         {"num_blocks": 2, "num_features": 24, "tail": "shuffle"}),
+    ],
+)
+def test_init_grows_a_narrow_net_into_a_wider_deeper_one_exactly(name: str, small: dict, big: dict):
+    """--init embeds a narrower checkpoint: the grown net starts as the same function, then trains."""
+    torch.manual_seed(0)
+    narrow = create_model(name, scale=3, **small).eval()
+    for p in narrow.parameters():  # residual models start at zero output; make the test non-trivial
+        torch.nn.init.normal_(p, std=0.05)
+    wide = create_model(name, scale=3, **big).eval()
+    copied, embedded = embed_state_dict(wide, narrow.state_dict())
+    assert embedded > 0
+    x = torch.rand(2, 1, 17, 23)
+    with torch.no_grad():
+        torch.testing.assert_close(wide(x), narrow(x), rtol=0, atol=1e-5)
+    # the new channels are live: a gradient step changes the output
+    wide.train()
+    loss = wide(x).square().mean()
+    loss.backward()
+    grown = [p for p in wide.parameters() if p.grad is not None and p.grad.abs().sum() > 0]
+    assert len(grown) == len(list(wide.parameters()))

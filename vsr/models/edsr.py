@@ -1,6 +1,10 @@
 """EDSR (Lim et al., CVPRW 2017), Y channel only, with its size knobs.
 
-Baseline in the paper: 16 blocks, 64 features, res_scale 1. ``residual=True``
+Baseline in the paper: 16 blocks, 64 features, res_scale 1. ``tail="shuffle"``
+replaces the paper's upsampler (a conv to F*s*s channels, then a conv at HR) by
+one conv to s*s channels at LR: for one output channel the paper's tail costs
+as much as several residual blocks (x4: more than the whole 8x32 body).
+``residual=True``
 adds the bicubic upsample of the input to the output (not in the paper; it
 replaces EDSR's RGB mean shift for a single channel and speeds up training).
 """
@@ -27,6 +31,7 @@ class EDSR(nn.Module):
         num_blocks: int = 16,
         res_scale: float = 1.0,
         residual: bool = True,
+        tail: str = "upsampler",
     ) -> None:
         super().__init__()
         self.scale = check_scale(scale)
@@ -36,13 +41,22 @@ class EDSR(nn.Module):
             *[ResBlock(num_features, res_scale) for _ in range(num_blocks)],
             nn.Conv2d(num_features, num_features, 3, padding=1),
         )
-        self.tail = nn.Sequential(
-            Upsampler(scale, num_features),
-            nn.Conv2d(num_features, in_channels, 3, padding=1),
-        )
+        if tail == "upsampler":  # the paper's: sub-pixel conv(s) at width F, then a conv at HR
+            self.tail = nn.Sequential(
+                Upsampler(scale, num_features),
+                nn.Conv2d(num_features, in_channels, 3, padding=1),
+            )
+        elif tail == "shuffle":  # ESPCN's: one conv to C*s*s channels at LR, then the shuffle
+            self.tail = nn.Sequential(
+                nn.Conv2d(num_features, in_channels * scale * scale, 3, padding=1),
+                nn.PixelShuffle(scale),
+            )
+        else:
+            raise ValueError(f"unknown EDSR tail {tail!r}; known: upsampler, shuffle")
         if residual:
-            nn.init.zeros_(self.tail[-1].weight)
-            nn.init.zeros_(self.tail[-1].bias)
+            last = [m for m in self.tail if isinstance(m, nn.Conv2d)][-1]
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feat = self.head(x)

@@ -64,14 +64,41 @@ def lr_at(cfg: TrainConfig, it: int) -> float:
     return cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * t))
 
 
-def _init_from(model: nn.Module, path: Path) -> None:
-    """Copy every parameter whose name and shape match (e.g. x2 → x3 start)."""
-    src = load_checkpoint(path)["state_dict"]
+def embed_state_dict(model: nn.Module, src: dict[str, torch.Tensor]) -> tuple[int, int]:
+    """Load ``src`` into ``model``, growing tensors into wider ones where needed.
+
+    A tensor of the same shape is copied. A smaller tensor of the same rank (a
+    checkpoint of a narrower net) goes into the leading slice; for a conv weight
+    ``(out, in, k, k)`` the weights from the new input channels into the old
+    output channels are zeroed, so the wider net starts as the narrower one
+    (function-preserving widening, Net2Net style) and the new channels begin
+    from their random init. Returns (copied, embedded) tensor counts.
+    """
     own = model.state_dict()
-    taken = {k: v for k, v in src.items() if k in own and own[k].shape == v.shape}
-    own.update(taken)
+    copied = embedded = 0
+    for name, value in src.items():
+        if name not in own:
+            continue
+        target = own[name]
+        if target.shape == value.shape:
+            own[name] = value.clone()
+            copied += 1
+        elif target.dim() == value.dim() and all(t >= v for t, v in zip(target.shape, value.shape)):
+            grown = target.clone()
+            if grown.dim() == 4 and grown.shape[1] > value.shape[1]:
+                grown[: value.shape[0], value.shape[1]:] = 0
+            grown[tuple(slice(0, v) for v in value.shape)] = value
+            own[name] = grown
+            embedded += 1
     model.load_state_dict(own)
-    log.info("initialised %d/%d tensors from %s", len(taken), len(own), path)
+    return copied, embedded
+
+
+def _init_from(model: nn.Module, path: Path) -> None:
+    """Start from a checkpoint: matching tensors copied, smaller ones embedded (x2 → x3, narrow → wide)."""
+    copied, embedded = embed_state_dict(model, load_checkpoint(path)["state_dict"])
+    log.info("initialised %d tensors (%d copied, %d embedded) of %d from %s",
+             copied + embedded, copied, embedded, len(model.state_dict()), path)
 
 
 def _dist_info() -> tuple[int, int]:
