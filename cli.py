@@ -183,7 +183,8 @@ def _parse_model_args(items: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Run folder.")
 @click.option("--model-arg", "model_args", multiple=True, help="Model argument key=value (repeatable).")
 @click.option("--init", type=click.Path(exists=True, path_type=Path), default=None,
-              help="Start from a checkpoint's matching tensors (e.g. x2 weights for x3).")
+              help="Start from a checkpoint: same-shape tensors copied, smaller ones embedded so a wider / deeper "
+                   "net starts as the checkpoint's function (e.g. x2 weights for x3, 5-3-3 ESPCN for a deeper one).")
 @click.option("--iterations", type=click.IntRange(1, None), default=10000, show_default=True)
 @click.option("--batch-size", type=click.IntRange(1, None), default=16, show_default=True)
 @click.option("--patch-size", type=click.IntRange(8, None), default=96, show_default=True, help="HR patch side.")

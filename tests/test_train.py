@@ -151,3 +151,21 @@ def test_init_grows_a_narrow_net_into_a_wider_deeper_one_exactly(name: str, smal
     loss.backward()
     grown = [p for p in wide.parameters() if p.grad is not None and p.grad.abs().sum() > 0]
     assert len(grown) == len(list(wide.parameters()))
+
+
+def test_init_across_scales_copies_only_matching_tensors(tmp_path: Path):
+    """x2 → x4: the body is copied; the last conv (other sub-pixel layout) keeps its zero start."""
+    from vsr.train.loop import _init_from
+    from vsr.weights import save_checkpoint
+
+    torch.manual_seed(0)
+    x2 = create_model("edsr", scale=2, num_blocks=1, num_features=8, tail="shuffle")
+    for p in x2.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    path = tmp_path / "x2.pt"
+    save_checkpoint(path, model="edsr", model_kwargs={"num_blocks": 1, "num_features": 8, "tail": "shuffle"},
+                    scale=2, state_dict=x2.state_dict())
+    x4 = create_model("edsr", scale=4, num_blocks=1, num_features=8, tail="shuffle")
+    _init_from(x4, path)
+    torch.testing.assert_close(x4.head.weight, x2.head.weight)
+    assert x4.tail[0].weight.abs().sum() == 0

@@ -64,7 +64,7 @@ def lr_at(cfg: TrainConfig, it: int) -> float:
     return cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * t))
 
 
-def embed_state_dict(model: nn.Module, src: dict[str, torch.Tensor]) -> tuple[int, int]:
+def embed_state_dict(model: nn.Module, src: dict[str, torch.Tensor], grow: bool = True) -> tuple[int, int]:
     """Load ``src`` into ``model``, growing tensors into wider ones where needed.
 
     A tensor of the same shape is copied. A smaller tensor of the same rank (a
@@ -72,7 +72,8 @@ def embed_state_dict(model: nn.Module, src: dict[str, torch.Tensor]) -> tuple[in
     ``(out, in, k, k)`` the weights from the new input channels into the old
     output channels are zeroed, so the wider net starts as the narrower one
     (function-preserving widening, Net2Net style) and the new channels begin
-    from their random init. Returns (copied, embedded) tensor counts.
+    from their random init. ``grow=False`` copies same-shape tensors only. Returns
+    (copied, embedded) tensor counts.
     """
     own = model.state_dict()
     copied = embedded = 0
@@ -83,7 +84,7 @@ def embed_state_dict(model: nn.Module, src: dict[str, torch.Tensor]) -> tuple[in
         if target.shape == value.shape:
             own[name] = value.clone()
             copied += 1
-        elif target.dim() == value.dim() and all(t >= v for t, v in zip(target.shape, value.shape)):
+        elif grow and target.dim() == value.dim() and all(t >= v for t, v in zip(target.shape, value.shape)):
             grown = target.clone()
             if grown.dim() == 4 and grown.shape[1] > value.shape[1]:
                 grown[: value.shape[0], value.shape[1]:] = 0
@@ -96,7 +97,10 @@ def embed_state_dict(model: nn.Module, src: dict[str, torch.Tensor]) -> tuple[in
 
 def _init_from(model: nn.Module, path: Path) -> None:
     """Start from a checkpoint: matching tensors copied, smaller ones embedded (x2 → x3, narrow → wide)."""
-    copied, embedded = embed_state_dict(model, load_checkpoint(path)["state_dict"])
+    ckpt = load_checkpoint(path)
+    # Across scales the last conv's channels mean other sub-pixel positions: embedding them
+    # would scramble the output, so only same-scale checkpoints are grown into.
+    copied, embedded = embed_state_dict(model, ckpt["state_dict"], grow=int(ckpt["scale"]) == model.scale)
     log.info("initialised %d tensors (%d copied, %d embedded) of %d from %s",
              copied + embedded, copied, embedded, len(model.state_dict()), path)
 
