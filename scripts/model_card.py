@@ -60,6 +60,9 @@ def main() -> None:
     val = (args.run / "val.csv").read_text().strip()
     notes = (args.run / "NOTES.md").read_text().strip() if (args.run / "NOTES.md").exists() else ""
     table = format_table(results, info)
+    exported = ("the exported checkpoint is the last iteration's, so Set5 did not pick it" if args.source == "final"
+                else "the exported checkpoint is the best of these, which on a cosine schedule differs from the "
+                     "last by under 0.01 dB")
     card = f"""# {args.name}
 
 - **Model**: `{ckpt['model']}` x{ckpt['scale']}, arguments `{json.dumps(ckpt['model_kwargs'])}`,
@@ -72,8 +75,7 @@ def main() -> None:
 - **Iterations**: {meta.get('iteration')} (exported from `{args.source}.pt`), wall time {meta.get('train_seconds', 0) / 60:.1f} min
   on 2 CPU cores (bf16 autocast), sharing the machine with development work.
 {notes}
-- **Validation** (Set5, PSNR-Y during training, EMA weights; the exported checkpoint is the
-  best of these, which on a cosine schedule differs from the last by under 0.01 dB):
+- **Validation** (Set5, PSNR-Y during training, EMA weights; {exported}):
 
 ```
 {val}

@@ -82,6 +82,26 @@ def test_real_clip_x2(name: str, tmp_path: Path):
     assert not list(tmp_path.glob("*.part"))
 
 
+@pytest.mark.parametrize("scale", [2, 4])
+def test_edsr_quality_tier_on_a_real_clip(scale: int, tmp_path: Path):
+    """`--model edsr` end to end, in eval mode: it must beat both bicubic and ESPCN on real footage."""
+    if default_weights("edsr", scale) is None or default_weights("espcn", scale) is None:
+        pytest.skip(f"no shipped EDSR/ESPCN x{scale} weights")
+    src = shared("clips", "carphone_pristine.mp4")
+    means = {}
+    for model in ("edsr", "espcn"):
+        dst = tmp_path / f"{model}.mp4"
+        code, out = _run(["upscale", str(src), str(dst), "--model", model, "--scale", str(scale), "--eval",
+                          "--quiet", "--preset", "ultrafast", "--no-ssim"])
+        assert code == 0, out
+        summary = json.loads(Path(str(dst) + ".summary.json").read_text())
+        assert summary["frames"] == 120
+        means[model] = summary["means"]
+    assert means["edsr"]["psnr"] > means["edsr"]["psnr_bicubic"] + 0.3
+    assert means["edsr"]["psnr"] > means["espcn"]["psnr"]
+    assert _video_facts(tmp_path / "edsr.mp4")["size"] == (176, 144)
+
+
 @pytest.mark.parametrize("scale", [3, 4])
 def test_carphone_x3_x4(scale: int, tmp_path: Path):
     src = shared("clips", "carphone_pristine.mp4")
