@@ -40,12 +40,40 @@ def frame_seconds(cfg: EngineConfig, reps: int = 3) -> dict[str, float]:
     return out
 
 
+def speed_text(scale: int, secs: dict[str, float]) -> str:
+    return (f"Engine time for one 640x360 frame at x{scale} on these 2 cores: {secs['fp32']:.3f} s in fp32,\n"
+            f"{secs['bf16']:.3f} s in bf16 ({secs['fp32'] / secs['bf16']:.2f}x).\n")
+
+
+def retime(name: str) -> None:
+    dst = ROOT / "weights" / f"{name}.pt"
+    ckpt = load_checkpoint(dst)
+    cfg = EngineConfig(model=ckpt["model"], scale=int(ckpt["scale"]), weights=dst, device="cpu", dtype="fp32")
+    secs = frame_seconds(cfg)
+    card_path = ROOT / "weights" / f"{name}.md"
+    card = card_path.read_text()
+    card_path.write_text(card[: card.index("Engine time for one 640x360")] + speed_text(int(ckpt["scale"]), secs))
+    manifest_path = ROOT / "weights" / "MANIFEST.json"
+    manifest = json.loads(manifest_path.read_text())
+    for entry in manifest["weights"]:
+        if entry["file"] == dst.name:
+            entry["seconds_640x360"] = {k: round(v, 4) for k, v in secs.items()}
+            entry["fps_640x360"] = round(1 / secs["bf16"], 1)
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    print(name, {k: round(v, 4) for k, v in secs.items()})
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("run", type=Path)
     ap.add_argument("name")
     ap.add_argument("--source", default="best", choices=["best", "final"])
+    ap.add_argument("--speed-only", action="store_true",
+                    help="re-time the engine of an already shipped NAME (quiet machine) and update its card and entry")
     args = ap.parse_args()
+    if args.speed_only:
+        retime(args.name)
+        return
     src = args.run / f"{args.source}.pt"
     ckpt = load_checkpoint(src)
     dst = ROOT / "weights" / f"{args.name}.pt"
@@ -93,9 +121,7 @@ baseline quoted in papers.
 
 ## Speed
 
-Engine time for one 640x360 frame at x{ckpt['scale']} on these 2 cores: {secs['fp32']:.3f} s in fp32,
-{secs['bf16']:.3f} s in bf16 ({secs['fp32'] / secs['bf16']:.2f}x).
-"""
+{speed_text(int(ckpt['scale']), secs)}"""
     (ROOT / "weights" / f"{args.name}.md").write_text(card)
     manifest_path = ROOT / "weights" / "MANIFEST.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {"weights": []}
