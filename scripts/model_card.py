@@ -14,6 +14,7 @@ import json
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -45,21 +46,33 @@ def speed_text(scale: int, secs: dict[str, float]) -> str:
             f"{secs['bf16']:.3f} s in bf16 ({secs['fp32'] / secs['bf16']:.2f}x).\n")
 
 
+def speed_fields(secs: dict[str, float]) -> dict[str, Any]:
+    """The MANIFEST.json fields that come from :func:`frame_seconds`."""
+    return {"seconds_640x360": {k: round(v, 4) for k, v in secs.items()}, "fps_640x360": round(1 / secs["bf16"], 1)}
+
+
+def update_manifest(file_name: str, fields: dict[str, Any], *, replace_entry: bool) -> None:
+    """Write ``fields`` into the entry for ``file_name`` (a new entry when ``replace_entry``)."""
+    manifest_path = ROOT / "weights" / "MANIFEST.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {"weights": []}
+    others = [e for e in manifest["weights"] if e["file"] != file_name]
+    old = {} if replace_entry else next(e for e in manifest["weights"] if e["file"] == file_name)
+    manifest["weights"] = sorted(others + [{**old, "file": file_name, **fields}], key=lambda e: e["file"])
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def engine_config(ckpt: dict[str, Any], path: Path) -> EngineConfig:
+    return EngineConfig(model=ckpt["model"], scale=int(ckpt["scale"]), weights=path, device="cpu", dtype="fp32")
+
+
 def retime(name: str) -> None:
     dst = ROOT / "weights" / f"{name}.pt"
     ckpt = load_checkpoint(dst)
-    cfg = EngineConfig(model=ckpt["model"], scale=int(ckpt["scale"]), weights=dst, device="cpu", dtype="fp32")
-    secs = frame_seconds(cfg)
+    secs = frame_seconds(engine_config(ckpt, dst))
     card_path = ROOT / "weights" / f"{name}.md"
     card = card_path.read_text()
     card_path.write_text(card[: card.index("Engine time for one 640x360")] + speed_text(int(ckpt["scale"]), secs))
-    manifest_path = ROOT / "weights" / "MANIFEST.json"
-    manifest = json.loads(manifest_path.read_text())
-    for entry in manifest["weights"]:
-        if entry["file"] == dst.name:
-            entry["seconds_640x360"] = {k: round(v, 4) for k, v in secs.items()}
-            entry["fps_640x360"] = round(1 / secs["bf16"], 1)
-    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    update_manifest(dst.name, speed_fields(secs), replace_entry=False)
     print(name, {k: round(v, 4) for k, v in secs.items()})
 
 
@@ -78,7 +91,7 @@ def main() -> None:
     ckpt = load_checkpoint(src)
     dst = ROOT / "weights" / f"{args.name}.pt"
     shutil.copy(src, dst)
-    cfg = EngineConfig(model=ckpt["model"], scale=int(ckpt["scale"]), weights=dst, device="cpu", dtype="fp32")
+    cfg = engine_config(ckpt, dst)
     results, info = evaluate_sets(cfg, [DATA / s for s in SETS])
     cfg_bf16 = EngineConfig(**{**cfg.__dict__, "dtype": "bf16"})
     results_bf16, _ = evaluate_sets(cfg_bf16, [DATA / s for s in SETS], with_ssim=False)
@@ -123,20 +136,15 @@ baseline quoted in papers.
 
 {speed_text(int(ckpt['scale']), secs)}"""
     (ROOT / "weights" / f"{args.name}.md").write_text(card)
-    manifest_path = ROOT / "weights" / "MANIFEST.json"
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {"weights": []}
     entry = {
-        "file": dst.name, "model": ckpt["model"], "scale": int(ckpt["scale"]), "model_kwargs": ckpt["model_kwargs"],
+        "model": ckpt["model"], "scale": int(ckpt["scale"]), "model_kwargs": ckpt["model_kwargs"],
         "sha256": hashlib.sha256(dst.read_bytes()).hexdigest(), "color": ckpt["color"],
         "psnr_y": {r.name: round(r.psnr, 3) for r in results}, "ssim_y": {r.name: round(r.ssim, 4) for r in results},
         "psnr_y_bf16": {r.name: round(r.psnr, 3) for r in results_bf16},
-        "seconds_640x360": {k: round(v, 4) for k, v in secs.items()},
-        "fps_640x360": round(1 / secs["bf16"], 1), "iterations": meta.get("iteration"),
+        **speed_fields(secs), "iterations": meta.get("iteration"),
         "train_minutes": round(meta.get("train_seconds", 0) / 60, 1), "card": f"{args.name}.md",
     }
-    manifest["weights"] = [e for e in manifest["weights"] if e["file"] != dst.name] + [entry]
-    manifest["weights"].sort(key=lambda e: e["file"])
-    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    update_manifest(dst.name, entry, replace_entry=True)
     print(table)
 
 

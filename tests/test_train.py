@@ -15,8 +15,8 @@ from vsr.config import EngineConfig, TrainConfig
 from vsr.engine import build_engine
 from vsr.models import create_model
 from vsr.train import fit, lr_at
-from vsr.train.loop import embed_state_dict
-from vsr.weights import load_checkpoint
+from vsr.train.loop import _init_from, embed_state_dict
+from vsr.weights import load_checkpoint, save_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -155,9 +155,6 @@ def test_init_grows_a_narrow_net_into_a_wider_deeper_one_exactly(name: str, smal
 
 def test_init_across_scales_copies_only_matching_tensors(tmp_path: Path):
     """x2 → x4: the body is copied; the last conv (other sub-pixel layout) keeps its zero start."""
-    from vsr.train.loop import _init_from
-    from vsr.weights import save_checkpoint
-
     torch.manual_seed(0)
     x2 = create_model("edsr", scale=2, num_blocks=1, num_features=8, tail="shuffle")
     for p in x2.parameters():
