@@ -72,6 +72,8 @@ def upscale_options(fn: Callable) -> Callable:
                      help="Run a smaller-scale model N times (x4 = x2 twice)."),
         click.option("--correct", type=click.FloatRange(0, 255), default=None,
                      help="Correction filter: replace pixels farther than this from bicubic."),
+        click.option("--ensemble", type=click.Choice(["1", "2", "4", "8"]), default="1", show_default=True,
+                     help="Self-ensemble: average over N flipped/transposed copies (N times slower)."),
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, mps."),
         click.option("--dtype", default="auto", show_default=True, help="auto, fp32, bf16, fp16."),
         click.option("--batch-size", type=click.IntRange(1, 256), default=4, show_default=True,
@@ -107,6 +109,7 @@ def build_upscale_config(opts: dict[str, Any]):
         model=opts.pop("model"), scale=int(opts.pop("scale")), weights=opts.pop("weights"),
         device=opts.pop("device"), dtype=opts.pop("dtype"), batch_size=opts.pop("batch_size"),
         tile=opts.pop("tile"), passes=opts.pop("passes"), correct=opts.pop("correct"),
+        ensemble=int(opts.pop("ensemble")),
     )
     encode = EncodeConfig(codec=opts.pop("codec"), crf=opts.pop("crf"), preset=opts.pop("preset"),
                           pix_fmt=opts.pop("pix_fmt"), audio=not opts.pop("no_audio"), backend=opts.pop("backend"))
@@ -245,6 +248,8 @@ def train(quiet: bool, model_args: tuple[str, ...], data: tuple[Path, ...], scal
 @click.option("--weights", type=click.Path(path_type=Path), default=None)
 @click.option("--passes", type=click.IntRange(1, 4), default=1, show_default=True)
 @click.option("--correct", type=click.FloatRange(0, 255), default=None)
+@click.option("--ensemble", type=click.Choice(["1", "2", "4", "8"]), default="1", show_default=True,
+              help="Self-ensemble over N flipped/transposed copies.")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--dtype", default="fp32", show_default=True, help="fp32 by default: benchmark figures.")
 @click.option("--tile", type=click.IntRange(16, None), default=None)
@@ -252,12 +257,13 @@ def train(quiet: bool, model_args: tuple[str, ...], data: tuple[Path, ...], scal
 @click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Write OUT.csv (per image) and OUT.json (means).")
 @_fail_cleanly
-def eval_cmd(folders: tuple[Path, ...], out: Path | None, no_ssim: bool, scale: str, **opts: Any) -> None:
+def eval_cmd(folders: tuple[Path, ...], out: Path | None, no_ssim: bool, scale: str, ensemble: str,
+             **opts: Any) -> None:
     """PSNR/SSIM-Y on benchmark image FOLDERS (e.g. Set5 Set14 B100), with bicubic beside it."""
     from pipelines.evaluate import evaluate_sets, format_table, write_results
     from vsr.config import EngineConfig
 
-    cfg = EngineConfig(scale=int(scale), batch_size=1, **opts)
+    cfg = EngineConfig(scale=int(scale), batch_size=1, ensemble=int(ensemble), **opts)
     results, info = evaluate_sets(cfg, list(folders), with_ssim=not no_ssim)
     click.echo(format_table(results, info))
     if out is not None:

@@ -77,6 +77,8 @@ def evaluate_sets(
 
 def format_table(results: list[SetResult], info: dict) -> str:
     label = f"{info['model']} x{info['total_scale']}"
+    if info.get("ensemble", 1) > 1:  # the "+" of EDSR+: self-ensemble
+        label += f" +{info['ensemble']}"
     lines = [f"{'set':<10} {'images':>6} {label:>14} {'SSIM':>7} {'bicubic':>8} {'SSIM':>7} {'bic(MATLAB)':>11}"]
     for r in results:
         lines.append(

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import copy
 import numpy as np
 import pytest
 import torch
@@ -35,6 +36,8 @@ def test_engine_quantises_and_batches_consistently():
     tiled = Engine(model, device="cpu", dtype="fp32", batch_size=2, tile=16).upscale_y(y)
     assert batched.dtype == np.uint8 and batched.shape == (5, 40, 48)
     np.testing.assert_array_equal(batched, single)
+    nchw = Engine(copy.deepcopy(model), device="cpu", dtype="fp32", channels_last=False).upscale_y(y)
+    assert np.abs(nchw.astype(int) - batched.astype(int)).max() <= 1  # layout changes only the summation order
     assert np.abs(tiled.astype(int) - batched.astype(int)).max() <= 1
 
 
@@ -59,6 +62,31 @@ def test_passes_and_correction_filter():
     assert np.abs(out.astype(int) - bic.astype(int)).max() <= 5
     zero = Engine(model, device="cpu", dtype="fp32", correct=0).upscale_y(y)
     np.testing.assert_array_equal(zero, bic)
+
+
+@pytest.mark.parametrize("size", [2, 4, 8])
+def test_self_ensemble_is_equivariant_under_its_group(size: int):
+    # A random net is not flip-equivariant; its ensemble over a group is
+    # equivariant under every element of that group, and equals the mean of
+    # the transformed forwards (not, e.g., one copy counted twice).
+    model = _random_model("edsr", 2, num_blocks=1, num_features=8)
+    x = torch.rand(1, 1, 10, 13)  # not square: the transposes must undo exactly
+    engine = Engine(model, device="cpu", dtype="fp32", ensemble=size)
+    plain = Engine(model, device="cpu", dtype="fp32")
+    with torch.no_grad():
+        hflip = engine._forward(x.flip(-1))
+        assert not torch.allclose(plain._forward(x.flip(-1)), plain._forward(x).flip(-1), atol=1e-4)
+        torch.testing.assert_close(hflip, engine._forward(x).flip(-1), atol=1e-5, rtol=1e-5)
+        if size == 8:
+            torch.testing.assert_close(engine._forward(x.transpose(-2, -1)),
+                                       engine._forward(x).transpose(-2, -1), atol=1e-5, rtol=1e-5)
+        manual = (plain._forward(x) + plain._forward(x.flip(-1)).flip(-1)) / 2
+        if size == 2:
+            torch.testing.assert_close(engine._forward(x), manual, atol=1e-5, rtol=1e-5)
+        else:
+            assert not torch.allclose(engine._forward(x), manual, atol=1e-4)
+    with pytest.raises(ValueError, match="unsupported ensemble"):
+        Engine(model, device="cpu", dtype="fp32", ensemble=3)
 
 
 def test_upscale_frames_keeps_chroma_layout_and_time():

@@ -20,10 +20,13 @@ class EngineConfig:
     tile: int | None = None
     passes: int = 1
     correct: float | None = None
+    ensemble: int = 1
 
     def __post_init__(self) -> None:
         if self.passes < 1:
             raise ValueError("passes must be >= 1")
+        if self.ensemble not in (1, 2, 4, 8):
+            raise ValueError(f"unsupported ensemble {self.ensemble}; supported: 1, 2, 4, 8")
         if self.model_scale ** self.passes != self.scale or self.model_scale not in (2, 3, 4):
             raise ValueError(
                 f"unsupported scale {self.scale}"

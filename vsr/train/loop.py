@@ -205,7 +205,7 @@ def fit(cfg: TrainConfig, progress: ProgressFn | None = None) -> TrainResult:
     def validate(it: int, elapsed: float) -> None:
         nonlocal best
         net = ema if ema is not None else model
-        engine = Engine(net, device=device, dtype=torch.float32, batch_size=1)
+        engine = Engine(net, device=device, dtype=torch.float32, batch_size=1, channels_last=False)
         net.eval()
         scores = evaluate_images(engine.upscale_y, None, val_images, cfg.scale, with_ssim=False)
         model.train()
