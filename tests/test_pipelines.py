@@ -267,6 +267,20 @@ def test_eval_command(tmp_path: Path):
     assert set5["psnr"] == pytest.approx(set5["psnr_bicubic"])
 
 
+def test_eval_self_ensemble_beats_the_plain_model_on_set5(tmp_path: Path):
+    # Averaging over flips cancels part of the model's error (EDSR+, Lim et al. 2017);
+    # a wrong inverse transform would misalign the copies and cost dB instead.
+    means = {}
+    for ensemble in ("1", "2"):
+        code, out = _run(["eval", str(shared("Set5")), "--model", "edsr", "--scale", "2", "--no-ssim",
+                          "--ensemble", ensemble, "--out", str(tmp_path / f"e{ensemble}")])
+        assert code == 0, out
+        data = json.loads((tmp_path / f"e{ensemble}.json").read_text())
+        assert data["engine"]["ensemble"] == int(ensemble)
+        means[ensemble] = data["sets"][0]["psnr"]
+    assert means["2"] > means["1"] + 0.02, means
+
+
 @pytest.mark.skipif(__import__("shutil").which("ffmpeg") is None, reason="ffmpeg binary needed to make the input")
 def test_subtitles_rotation_and_metadata_survive(tmp_path: Path):
     import subprocess
