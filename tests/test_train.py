@@ -131,6 +131,10 @@ def test_two_cpu_ranks_with_torchrun(frames_dir: Path, tmp_path: Path):
         ("espcn", {"activation": "prelu"}, {"activation": "prelu", "mid_features": 40, "mid_layers": 3}),
         ("edsr", {"num_blocks": 2, "num_features": 16, "tail": "shuffle"},
          {"num_blocks": 2, "num_features": 24, "tail": "shuffle"}),
+        ("edsr", {"num_blocks": 2, "num_features": 16, "tail": "shuffle"},
+         {"num_blocks": 4, "num_features": 16, "tail": "shuffle"}),
+        ("edsr", {"num_blocks": 2, "num_features": 16, "tail": "shuffle"},
+         {"num_blocks": 3, "num_features": 24, "tail": "shuffle"}),
     ],
 )
 def test_init_grows_a_narrow_net_into_a_wider_deeper_one_exactly(name: str, small: dict, big: dict):
@@ -141,16 +145,21 @@ def test_init_grows_a_narrow_net_into_a_wider_deeper_one_exactly(name: str, smal
         torch.nn.init.normal_(p, std=0.05)
     wide = create_model(name, scale=3, **big).eval()
     copied, embedded = embed_state_dict(wide, narrow.state_dict())
-    assert embedded > 0
+    assert copied + embedded >= len(narrow.state_dict())  # every source tensor was loaded
     x = torch.rand(2, 1, 17, 23)
     with torch.no_grad():
         torch.testing.assert_close(wide(x), narrow(x), rtol=0, atol=1e-5)
-    # the new channels are live: a gradient step changes the output
+    # the new channels and blocks are live: two optimizer steps move every parameter
+    # (a new EDSR block's first conv gets a gradient once its zero second conv has moved)
     wide.train()
-    loss = wide(x).square().mean()
-    loss.backward()
-    grown = [p for p in wide.parameters() if p.grad is not None and p.grad.abs().sum() > 0]
-    assert len(grown) == len(list(wide.parameters()))
+    before = [p.detach().clone() for p in wide.parameters()]
+    opt = torch.optim.SGD(wide.parameters(), lr=0.1)
+    for _ in range(2):
+        opt.zero_grad()
+        wide(x).square().mean().backward()
+        opt.step()
+    moved = [not torch.equal(b, p) for b, p in zip(before, wide.parameters())]
+    assert all(moved), [n for (n, _), m in zip(wide.named_parameters(), moved) if not m]
 
 
 def test_init_across_scales_copies_only_matching_tensors(tmp_path: Path):

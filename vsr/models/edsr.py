@@ -58,6 +58,37 @@ class EDSR(nn.Module):
             nn.init.zeros_(last.weight)
             nn.init.zeros_(last.bias)
 
+    @property
+    def num_blocks(self) -> int:
+        return len(self.body) - 1
+
+    def adapt_state_dict(self, src: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """A shallower EDSR's state_dict, renamed and padded to load into this deeper one.
+
+        The source's blocks keep their places, its body conv (``body.{n}``) moves
+        to this net's last body index, and each new block gets a zero second
+        conv, so it starts as the identity (its first conv keeps its random init
+        and gets gradients once the second one moves off zero). With
+        :func:`vsr.train.loop.embed_state_dict` this makes depth growth
+        function-preserving, like the width growth there. A source as deep or
+        deeper is returned unchanged.
+        """
+        src_blocks = len({k.split(".")[1] for k in src if k.startswith("body.") and ".body." in k})
+        if not 0 < src_blocks < self.num_blocks:
+            return src
+        out = {}
+        for name, value in src.items():
+            parts = name.split(".")
+            if parts[0] == "body" and int(parts[1]) == src_blocks:  # the body conv after the blocks
+                parts[1] = str(self.num_blocks)
+            out[".".join(parts)] = value
+        own = self.state_dict()
+        for i in range(src_blocks, self.num_blocks):
+            for leaf in ("weight", "bias"):
+                key = f"body.{i}.body.2.{leaf}"
+                out[key] = torch.zeros_like(own[key])
+        return out
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feat = self.head(x)
         out = self.tail(feat + self.body(feat))

@@ -73,8 +73,12 @@ def embed_state_dict(model: nn.Module, src: dict[str, torch.Tensor], grow: bool 
     output channels are zeroed, so the wider net starts as the narrower one
     (function-preserving widening, Net2Net style) and the new channels begin
     from their random init. ``grow=False`` copies same-shape tensors only. Returns
-    (copied, embedded) tensor counts.
+    (copied, embedded) tensor counts. A model with an ``adapt_state_dict``
+    method (EDSR: depth growth) first renames and pads ``src`` to its layout.
     """
+    adapt = getattr(model, "adapt_state_dict", None)
+    if adapt is not None:
+        src = adapt(src)
     own = model.state_dict()
     copied = embedded = 0
     for name, value in src.items():
