@@ -200,6 +200,8 @@ def _parse_model_args(items: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True)
 @click.option("--ema", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True)
 @click.option("--degradation", type=click.Choice(["bicubic", "blur"]), default="bicubic", show_default=True)
+@click.option("--scale-aug", type=click.FloatRange(0, 1, min_open=True), default=1.0, show_default=True,
+              help="Shrink each training image by a random factor in [SCALE_AUG, 1] first (1: off).")
 @click.option("--val-every", type=click.IntRange(1, None), default=1000, show_default=True)
 @click.option("--ckpt-every", type=click.IntRange(1, None), default=1000, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)

@@ -45,6 +45,23 @@ def test_patch_lr_equals_whole_image_lr(frames_dir: Path):
                                                  left // scale : left // scale + p // scale])
 
 
+def test_scale_augmentation_crops_a_shrunk_copy(frames_dir: Path):
+    """--scale-aug: the HR patch is a crop of the image shrunk by the item's own factor."""
+    ds = FrameFolderDataset([frames_dir], scale=2, patch_size=16, augment=False, scale_aug=0.6)
+    y = to_uint(rgb_to_y(cv2.imread(ds.files[0])[:, :, ::-1]))
+    for seed in (3, 11):
+        lr, hr = ds[(0, seed)]
+        assert lr.shape == (1, 1, 8, 8) and hr.shape == (1, 1, 16, 16)
+        factor = np.random.default_rng(seed).uniform(0.6, 1.0)  # the item's first draw
+        hr_u8 = np.rint(hr[0, 0].numpy() * 255).astype(np.uint8)
+        shrunk = imresize(y, factor) if factor < 0.99 else y
+        assert cv2.matchTemplate(shrunk, hr_u8, cv2.TM_SQDIFF).min() == 0
+        if factor < 0.9:  # and, shrunk, it is not a crop of the original
+            assert cv2.matchTemplate(y, hr_u8, cv2.TM_SQDIFF).min() > 0
+    with pytest.raises(ValueError, match="scale_aug"):
+        FrameFolderDataset([frames_dir], scale=2, patch_size=16, scale_aug=0.0)
+
+
 def test_sampler_is_a_function_of_iteration_and_rank():
     a = iter(IterationBatchSampler(10, 4, seed=1))
     batches = [next(a) for _ in range(5)]

@@ -101,6 +101,7 @@ class TrainConfig:
     precision: str = "fp32"
     ema: float = 0.0
     degradation: str = "bicubic"
+    scale_aug: float = 1.0
     val_every: int = 1000
     ckpt_every: int = 1000
     seed: int = 0
@@ -122,6 +123,8 @@ class TrainConfig:
             raise ValueError(f"unknown precision {self.precision!r}; known: fp32, bf16")
         if self.loss not in ("l1", "l2"):
             raise ValueError(f"unknown loss {self.loss!r}")
+        if not 0.0 < self.scale_aug <= 1.0:
+            raise ValueError(f"scale_aug must be in (0, 1], got {self.scale_aug}")
         if not 0.0 <= self.ema < 1.0:
             raise ValueError("ema must be in [0, 1)")
         if self.iterations < 1:

@@ -17,7 +17,7 @@ import torch
 from numpy.typing import NDArray
 
 from vsr.color import rgb_to_y, to_uint
-from vsr.degrade import DEGRADATIONS, degrade
+from vsr.degrade import DEGRADATIONS, degrade, imresize
 from vsr.io.images import IMAGE_EXTENSIONS, read_rgb
 
 __all__ = ["list_images", "load_y", "FrameFolderDataset", "IterationBatchSampler", "Y_SUFFIX"]
@@ -58,6 +58,8 @@ class FrameFolderDataset(torch.utils.data.Dataset):
     off the critical path). LR is made from a margin-padded HR crop, so it
     equals the LR of the whole image cropped (no patch-border artefacts), and
     is rounded to 8-bit code values like the planes the engine sees.
+    ``scale_aug`` < 1 first shrinks each decoded image by a random factor in
+    ``[scale_aug, 1]`` (scale augmentation).
     """
 
     def __init__(
@@ -69,6 +71,7 @@ class FrameFolderDataset(torch.utils.data.Dataset):
         degradation: str = "bicubic",
         patches_per_image: int = 1,
         augment: bool = True,
+        scale_aug: float = 1.0,
     ) -> None:
         if patch_size % scale:
             raise ValueError(f"patch_size {patch_size} is not a multiple of scale {scale}")
@@ -82,6 +85,9 @@ class FrameFolderDataset(torch.utils.data.Dataset):
         self.degradation = degradation
         self.patches_per_image = patches_per_image
         self.augment = augment
+        if not 0.0 < scale_aug <= 1.0:
+            raise ValueError(f"scale_aug must be in (0, 1], got {scale_aug}")
+        self.scale_aug = scale_aug
 
     def __len__(self) -> int:
         return len(self.files)
@@ -111,6 +117,13 @@ class FrameFolderDataset(torch.utils.data.Dataset):
         index, seed = key
         rng = np.random.default_rng(seed)
         y = load_y(Path(self.files[index]))
+        if self.scale_aug < 1.0:
+            # Scale augmentation (VDSR, Kim et al. 2016): a randomly shrunk copy of
+            # the image is a new HR image with other texture frequencies; the
+            # antialiased MATLAB resize keeps it free of aliasing.
+            factor = float(rng.uniform(self.scale_aug, 1.0))
+            if factor < 0.99:
+                y = imresize(y, factor)
         # Images smaller than a patch (a few in T91) give way to the next file:
         # deterministic, and no padding artefacts in the training data.
         for step in range(1, len(self.files) + 1):

@@ -188,7 +188,7 @@ def fit(cfg: TrainConfig, progress: ProgressFn | None = None) -> TrainResult:
 
     dataset = FrameFolderDataset(
         cfg.data, scale=cfg.scale, patch_size=cfg.patch_size, degradation=cfg.degradation,
-        patches_per_image=cfg.patches_per_image,
+        patches_per_image=cfg.patches_per_image, scale_aug=cfg.scale_aug,
     )
     per_rank_batch = max(1, cfg.batch_size // world)
     sampler = IterationBatchSampler(
