@@ -19,6 +19,7 @@ import click
 from vsr import __version__
 
 SCALES = ("2", "3", "4", "8", "9", "16")
+ENSEMBLES = ("1", "2", "4", "8")  # self-ensemble sizes (vsr.engine.DIHEDRAL_SUBSETS)
 USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, KeyError)
 
 
@@ -72,7 +73,7 @@ def upscale_options(fn: Callable) -> Callable:
                      help="Run a smaller-scale model N times (x4 = x2 twice)."),
         click.option("--correct", type=click.FloatRange(0, 255), default=None,
                      help="Correction filter: replace pixels farther than this from bicubic."),
-        click.option("--ensemble", type=click.Choice(["1", "2", "4", "8"]), default="1", show_default=True,
+        click.option("--ensemble", type=click.Choice(ENSEMBLES), default="1", show_default=True,
                      help="Self-ensemble: average over N flipped/transposed copies (N times slower)."),
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, mps."),
         click.option("--dtype", default="auto", show_default=True, help="auto, fp32, bf16, fp16."),
@@ -250,7 +251,7 @@ def train(quiet: bool, model_args: tuple[str, ...], data: tuple[Path, ...], scal
 @click.option("--weights", type=click.Path(path_type=Path), default=None)
 @click.option("--passes", type=click.IntRange(1, 4), default=1, show_default=True)
 @click.option("--correct", type=click.FloatRange(0, 255), default=None)
-@click.option("--ensemble", type=click.Choice(["1", "2", "4", "8"]), default="1", show_default=True,
+@click.option("--ensemble", type=click.Choice(ENSEMBLES), default="1", show_default=True,
               help="Self-ensemble over N flipped/transposed copies.")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--dtype", default="fp32", show_default=True, help="fp32 by default: benchmark figures.")
