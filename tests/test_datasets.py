@@ -52,7 +52,8 @@ def test_scale_augmentation_crops_a_shrunk_copy(frames_dir: Path):
     for seed in (3, 11):
         lr, hr = ds[(0, seed)]
         assert lr.shape == (1, 1, 8, 8) and hr.shape == (1, 1, 16, 16)
-        factor = np.random.default_rng(seed).uniform(0.6, 1.0)  # the item's first draw
+        floor = max(0.6, (16 + 2) / min(y.shape))  # a shrunk copy still holds a patch
+        factor = np.random.default_rng(seed).uniform(floor, 1.0)  # the item's first draw
         hr_u8 = np.rint(hr[0, 0].numpy() * 255).astype(np.uint8)
         shrunk = imresize(y, factor) if factor < 0.99 else y
         assert cv2.matchTemplate(shrunk, hr_u8, cv2.TM_SQDIFF).min() == 0
@@ -60,6 +61,32 @@ def test_scale_augmentation_crops_a_shrunk_copy(frames_dir: Path):
             assert cv2.matchTemplate(y, hr_u8, cv2.TM_SQDIFF).min() > 0
     with pytest.raises(ValueError, match="scale_aug"):
         FrameFolderDataset([frames_dir], scale=2, patch_size=16, scale_aug=0.0)
+
+
+def _contains(image: np.ndarray, patch: np.ndarray) -> bool:
+    """Exact search (cv2.matchTemplate's float sums are off by a few units on noise)."""
+    windows = np.lib.stride_tricks.sliding_window_view(image, patch.shape)
+    return bool((windows == patch).all(axis=(2, 3)).any())
+
+
+def test_scale_augmentation_shrinks_small_images_too(tmp_path: Path):
+    """An image only a little larger than the patch is shrunk down to (not below)
+    patch + scale, rather than skipped for the next file."""
+    rng = np.random.default_rng(0)
+    y = to_uint(np.clip(rng.normal(128, 40, (44, 50)), 16, 235))
+    cv2.imwrite(str(tmp_path / "small.png"), np.repeat(y[:, :, None], 3, axis=2))
+    y = to_uint(rgb_to_y(cv2.imread(str(tmp_path / "small.png"))[:, :, ::-1]))
+    ds = FrameFolderDataset([tmp_path], scale=4, patch_size=32, augment=False, scale_aug=0.5)
+    shrunk_items = 0
+    for seed in range(12):
+        factor = np.random.default_rng(seed).uniform((32 + 4) / 44, 1.0)
+        assert factor >= 36 / 44
+        _, hr = ds[(0, seed)]
+        hr_u8 = np.rint(hr[0, 0].numpy() * 255).astype(np.uint8)
+        expected = imresize(y, factor) if factor < 0.99 else y
+        assert _contains(expected, hr_u8)
+        shrunk_items += not _contains(y, hr_u8)
+    assert shrunk_items >= 6  # most items come from a shrunk copy, none is skipped
 
 
 def test_sampler_is_a_function_of_iteration_and_rank():

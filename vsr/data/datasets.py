@@ -59,7 +59,8 @@ class FrameFolderDataset(torch.utils.data.Dataset):
     equals the LR of the whole image cropped (no patch-border artefacts), and
     is rounded to 8-bit code values like the planes the engine sees.
     ``scale_aug`` < 1 first shrinks each decoded image by a random factor in
-    ``[scale_aug, 1]`` (scale augmentation).
+    ``[max(scale_aug, (p + s) / short side), 1]`` (scale augmentation), so a
+    shrunk copy always still holds a patch.
     """
 
     def __init__(
@@ -121,9 +122,14 @@ class FrameFolderDataset(torch.utils.data.Dataset):
             # Scale augmentation (VDSR, Kim et al. 2016): a randomly shrunk copy of
             # the image is a new HR image with other texture frequencies; the
             # antialiased MATLAB resize keeps it free of aliasing.
-            factor = float(rng.uniform(self.scale_aug, 1.0))
-            if factor < 0.99:
-                y = imresize(y, factor)
+            # The factor's floor keeps the shrunk copy at least a patch (plus one
+            # LR pixel) high and wide; without it, small images (most of T91 at
+            # x4) would be skipped for the next file instead of being shrunk.
+            floor = max(self.scale_aug, (self.patch_size + self.scale) / min(y.shape))
+            if floor < 1.0:
+                factor = float(rng.uniform(floor, 1.0))
+                if factor < 0.99:
+                    y = imresize(y, factor)
         # Images smaller than a patch (a few in T91) give way to the next file:
         # deterministic, and no padding artefacts in the training data.
         for step in range(1, len(self.files) + 1):
