@@ -57,6 +57,17 @@ def test_resume_reaches_the_same_weights(frames_dir: Path, tmp_path: Path):
     assert sa["optimizer"]["state"][0]["step"] == sb["optimizer"]["state"][0]["step"]
 
 
+@pytest.mark.parametrize("native", [True, False])
+def test_bf16_training_warns_only_without_native_bf16(frames_dir: Path, tmp_path: Path, monkeypatch, caplog, native):
+    import vsr.train.loop as loop
+
+    monkeypatch.setattr(loop, "cpu_has_bf16", lambda: native)
+    with caplog.at_level("WARNING", logger="vsr.train.loop"):
+        fit(_cfg(frames_dir, tmp_path / "run", iterations=1, precision="bf16", device="cpu"))
+    warned = [r for r in caplog.records if "without native bf16" in r.getMessage()]
+    assert len(warned) == (0 if native else 1)
+
+
 def test_training_improves_over_bicubic_and_loads_in_engine(frames_dir: Path, tmp_path: Path):
     cfg = _cfg(frames_dir, tmp_path / "run", iterations=60, val=frames_dir, val_every=60, ckpt_every=60,
                lr=3e-3, batch_size=8, patch_size=32)
