@@ -438,7 +438,8 @@ def models() -> None:
     if manifest.is_file():
         cards = {e["file"]: e for e in json.loads(manifest.read_text()).get("weights", [])}
     click.echo(f"shipped weights ({folder}):")
-    click.echo(f"  {'file':<18} {'model':<8} {'scale':>5} {'Set5':>7} {'Set14':>7} {'B100':>7} {'engine fps 640x360':>19}")
+    click.echo(f"  {'file':<18} {'model':<8} {'scale':>5} {'Set5':>7} {'Set14':>7} {'B100':>7} {'engine fps 640x360':>19}"
+               "  timed as (dtype, CPU)")
     for path in shipped:
         ckpt = load_checkpoint(path)
         card = cards.get(path.name, {})
@@ -447,7 +448,7 @@ def models() -> None:
         click.echo(
             f"  {path.name:<18} {ckpt['model']:<8} {'x' + str(ckpt['scale']):>5} "
             + " ".join(f"{psnr.get(s, float('nan')):>7.2f}" for s in ("Set5", "Set14", "B100"))
-            + f" {fps:>19}"
+            + f" {fps:>19}  {card.get('timed_as', '')}"
         )
 
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from pipelines.evaluate import evaluate_sets, format_table
 from vsr.config import EngineConfig
-from vsr.engine import build_engine
+from vsr.engine import build_engine, cpu_has_bf16
 from vsr.weights import load_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,10 +28,27 @@ DATA = ROOT.parent / "shared" / "data"
 SETS = ("Set5", "Set14", "B100")
 
 
+def cpu_tag() -> str:
+    """The timing machine in a few words, e.g. ``AMD EPYC, avx2`` or ``..., avx512_bf16``."""
+    try:
+        info = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return "unknown CPU"
+    name = next((ln.split(":", 1)[1].strip() for ln in info.splitlines() if ln.startswith("model name")), "unknown CPU")
+    flags = set(next((ln.split(":", 1)[1].split() for ln in info.splitlines() if ln.startswith("flags")), []))
+    isa = next((f for f in ("amx_bf16", "avx512_bf16", "avx512f", "avx2") if f in flags), "sse")
+    return f"{name}, {isa}"
+
+
 def frame_seconds(cfg: EngineConfig, reps: int = 3) -> dict[str, float]:
+    """Seconds per 640x360 frame, fp32 and, where the CPU has native bf16, bf16.
+
+    Emulated bf16 (an AVX2 CPU) runs many times slower than fp32 and is not
+    what `--dtype auto` would pick there, so it is not timed.
+    """
     y = np.random.default_rng(0).integers(16, 236, (1, 360, 640), dtype=np.uint8)
     out = {}
-    for dtype in ("fp32", "bf16"):
+    for dtype in ("fp32", "bf16") if cpu_has_bf16() else ("fp32",):
         engine, _ = build_engine(EngineConfig(**{**cfg.__dict__, "dtype": dtype, "batch_size": 1}))
         engine.upscale_y(y)
         t0 = time.perf_counter()
@@ -42,13 +59,17 @@ def frame_seconds(cfg: EngineConfig, reps: int = 3) -> dict[str, float]:
 
 
 def speed_text(scale: int, secs: dict[str, float]) -> str:
-    return (f"Engine time for one 640x360 frame at x{scale} on these 2 cores: {secs['fp32']:.3f} s in fp32,\n"
-            f"{secs['bf16']:.3f} s in bf16 ({secs['fp32'] / secs['bf16']:.2f}x).\n")
+    text = f"Engine time for one 640x360 frame at x{scale} on 2 cores of {cpu_tag()}: {secs['fp32']:.3f} s in fp32"
+    if "bf16" in secs:
+        return text + f",\n{secs['bf16']:.3f} s in bf16 ({secs['fp32'] / secs['bf16']:.2f}x).\n"
+    return text + ".\nThis CPU has no native bf16, so bf16 was not timed.\n"
 
 
 def speed_fields(secs: dict[str, float]) -> dict[str, Any]:
     """The MANIFEST.json fields that come from :func:`frame_seconds`."""
-    return {"seconds_640x360": {k: round(v, 4) for k, v in secs.items()}, "fps_640x360": round(1 / secs["bf16"], 1)}
+    fastest = "bf16" if "bf16" in secs else "fp32"
+    return {"seconds_640x360": {k: round(v, 4) for k, v in secs.items()}, "fps_640x360": round(1 / secs[fastest], 1),
+            "timed_as": f"{fastest}, {cpu_tag().rsplit(', ', 1)[-1]}"}
 
 
 def update_manifest(file_name: str, fields: dict[str, Any], *, replace_entry: bool) -> None:
@@ -93,8 +114,10 @@ def main() -> None:
     shutil.copy(src, dst)
     cfg = engine_config(ckpt, dst)
     results, info = evaluate_sets(cfg, [DATA / s for s in SETS])
-    cfg_bf16 = EngineConfig(**{**cfg.__dict__, "dtype": "bf16"})
-    results_bf16, _ = evaluate_sets(cfg_bf16, [DATA / s for s in SETS], with_ssim=False)
+    results_bf16 = []
+    if cpu_has_bf16():  # emulated bf16 gives the same numbers, many times slower
+        cfg_bf16 = EngineConfig(**{**cfg.__dict__, "dtype": "bf16"})
+        results_bf16, _ = evaluate_sets(cfg_bf16, [DATA / s for s in SETS], with_ssim=False)
     secs = frame_seconds(cfg)
     meta = ckpt["meta"]
     command = (args.run / "command.txt").read_text().strip().splitlines()
@@ -104,6 +127,8 @@ def main() -> None:
     exported = ("the exported checkpoint is the last iteration's, so Set5 did not pick it" if args.source == "final"
                 else "the exported checkpoint is the best of these, which on a cosine schedule differs from the "
                      "last by under 0.01 dB")
+    bf16_line = (f"With `--dtype bf16` the PSNR is {', '.join(f'{r.name} {r.psnr:.3f}' for r in results_bf16)} dB."
+                 if results_bf16 else "Not evaluated with `--dtype bf16`: this CPU has no native bf16.")
     card = f"""# {args.name}
 
 - **Model**: `{ckpt['model']}` x{ckpt['scale']}, arguments `{json.dumps(ckpt['model_kwargs'])}`,
@@ -114,7 +139,7 @@ def main() -> None:
 - **Command** (run from the repository root{', in order' if len(command) > 1 else ''}):
 {chr(10).join('  `' + c + '`' for c in command)}
 - **Iterations**: {meta.get('iteration')} (exported from `{args.source}.pt`), wall time {meta.get('train_seconds', 0) / 60:.1f} min
-  on 2 CPU cores (bf16 autocast), sharing the machine with development work.
+  on 2 cores of {cpu_tag()} ({meta.get('train_config', {}).get('precision', '?')}).
 {notes}
 - **Validation** (Set5, PSNR-Y during training, EMA weights; {exported}):
 
@@ -128,7 +153,7 @@ def main() -> None:
 {table}
 ```
 
-With `--dtype bf16` the PSNR is {', '.join(f"{r.name} {r.psnr:.3f}" for r in results_bf16)} dB.
+{bf16_line}
 `bicubic` is the engine's own (a = -0.75); `bic(MATLAB)` is MATLAB `imresize` upsampling, the
 baseline quoted in papers.
 
@@ -140,7 +165,7 @@ baseline quoted in papers.
         "model": ckpt["model"], "scale": int(ckpt["scale"]), "model_kwargs": ckpt["model_kwargs"],
         "sha256": hashlib.sha256(dst.read_bytes()).hexdigest(), "color": ckpt["color"],
         "psnr_y": {r.name: round(r.psnr, 3) for r in results}, "ssim_y": {r.name: round(r.ssim, 4) for r in results},
-        "psnr_y_bf16": {r.name: round(r.psnr, 3) for r in results_bf16},
+        **({"psnr_y_bf16": {r.name: round(r.psnr, 3) for r in results_bf16}} if results_bf16 else {}),
         **speed_fields(secs), "iterations": meta.get("iteration"),
         "train_minutes": round(meta.get("train_seconds", 0) / 60, 1), "card": f"{args.name}.md",
     }

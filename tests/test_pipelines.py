@@ -16,6 +16,8 @@ from cli import main
 from vsr.io.images import read_rgb
 from vsr.weights import default_weights
 
+ROOT = Path(__file__).resolve().parent.parent
+
 # The two long 720p clips run through plain bicubic: what they test is the I/O
 # (yuv444p, 5.1 AAC, timing), which does not depend on the model; the engine
 # itself is exercised with ESPCN on the others.
@@ -253,6 +255,12 @@ def test_models_command_lists_registry():
     assert code == 0
     for name in ("bicubic", "espcn", "edsr", "srcnn", "srresnet", "srgan"):
         assert name in out
+    # every shipped checkpoint has a MANIFEST entry: its row carries PSNR and the machine its speed came from
+    manifest = json.loads((ROOT / "weights" / "MANIFEST.json").read_text())["weights"]
+    assert {e["file"] for e in manifest} == {p.name for p in (ROOT / "weights").glob("*.pt")}
+    rows = {ln.split()[0]: ln for ln in out.splitlines() if ln.strip().endswith(tuple(e["timed_as"] for e in manifest))}
+    for e in manifest:
+        assert e["file"] in rows and f"{e['psnr_y']['Set5']:.2f}" in rows[e["file"]]
 
 
 def test_eval_command(tmp_path: Path):
