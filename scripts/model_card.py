@@ -9,6 +9,7 @@ Usage: python scripts/model_card.py RUN_DIR NAME [--source best|final]
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import shutil
@@ -28,16 +29,17 @@ DATA = ROOT.parent / "shared" / "data"
 SETS = ("Set5", "Set14", "B100")
 
 
-def cpu_tag() -> str:
-    """The timing machine in a few words, e.g. ``AMD EPYC, avx2`` or ``..., avx512_bf16``."""
+@functools.cache
+def cpu_tag() -> tuple[str, str]:
+    """The timing machine: its model name and best vector ISA, e.g. ``("AMD EPYC", "avx2")``."""
     try:
-        info = Path("/proc/cpuinfo").read_text(errors="replace")
+        lines = Path("/proc/cpuinfo").read_text(errors="replace").splitlines()
     except OSError:
-        return "unknown CPU"
-    name = next((ln.split(":", 1)[1].strip() for ln in info.splitlines() if ln.startswith("model name")), "unknown CPU")
-    flags = set(next((ln.split(":", 1)[1].split() for ln in info.splitlines() if ln.startswith("flags")), []))
+        return "unknown CPU", "unknown"
+    name = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")), "unknown CPU")
+    flags = set(next((ln.split(":", 1)[1].split() for ln in lines if ln.startswith("flags")), []))
     isa = next((f for f in ("amx_bf16", "avx512_bf16", "avx512f", "avx2") if f in flags), "sse")
-    return f"{name}, {isa}"
+    return name, isa
 
 
 def frame_seconds(cfg: EngineConfig, reps: int = 3) -> dict[str, float]:
@@ -59,7 +61,7 @@ def frame_seconds(cfg: EngineConfig, reps: int = 3) -> dict[str, float]:
 
 
 def speed_text(scale: int, secs: dict[str, float]) -> str:
-    text = f"Engine time for one 640x360 frame at x{scale} on 2 cores of {cpu_tag()}: {secs['fp32']:.3f} s in fp32"
+    text = f"Engine time for one 640x360 frame at x{scale} on 2 cores of {', '.join(cpu_tag())}: {secs['fp32']:.3f} s in fp32"
     if "bf16" in secs:
         return text + f",\n{secs['bf16']:.3f} s in bf16 ({secs['fp32'] / secs['bf16']:.2f}x).\n"
     return text + ".\nThis CPU has no native bf16, so bf16 was not timed.\n"
@@ -69,7 +71,7 @@ def speed_fields(secs: dict[str, float]) -> dict[str, Any]:
     """The MANIFEST.json fields that come from :func:`frame_seconds`."""
     fastest = "bf16" if "bf16" in secs else "fp32"
     return {"seconds_640x360": {k: round(v, 4) for k, v in secs.items()}, "fps_640x360": round(1 / secs[fastest], 1),
-            "timed_as": f"{fastest}, {cpu_tag().rsplit(', ', 1)[-1]}"}
+            "timed_as": f"{fastest}, {cpu_tag()[1]}"}
 
 
 def update_manifest(file_name: str, fields: dict[str, Any], *, replace_entry: bool) -> None:
@@ -139,7 +141,7 @@ def main() -> None:
 - **Command** (run from the repository root{', in order' if len(command) > 1 else ''}):
 {chr(10).join('  `' + c + '`' for c in command)}
 - **Iterations**: {meta.get('iteration')} (exported from `{args.source}.pt`), wall time {meta.get('train_seconds', 0) / 60:.1f} min
-  on 2 cores of {cpu_tag()} ({meta.get('train_config', {}).get('precision', '?')}).
+  on 2 cores of {', '.join(cpu_tag())} ({meta.get('train_config', {}).get('precision', '?')}).
 {notes}
 - **Validation** (Set5, PSNR-Y during training, EMA weights; {exported}):
 
