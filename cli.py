@@ -58,6 +58,9 @@ def main(verbose: int) -> None:
     """vsr: video super-resolution on the luma plane."""
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    from vsr.process import retain_freed_memory
+
+    retain_freed_memory()  # 1.5x engine speed on 640x360 frames: see vsr/process.py
 
 
 def upscale_options(fn: Callable) -> Callable:

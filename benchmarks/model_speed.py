@@ -18,6 +18,7 @@ import torch
 
 from vsr.engine import Engine
 from vsr.models import create_model
+from vsr.process import retain_freed_memory
 
 CONFIGS = [
     ("espcn", {"activation": "prelu"}),
@@ -39,6 +40,7 @@ def main() -> None:
     parser.add_argument("--layouts", action="store_true", help="also time NCHW weights, alternating")
     parser.add_argument("--only", default=None, help="only configurations of this model name")
     args = parser.parse_args()
+    retain_freed_memory()  # as the CLI does: time the engine as users run it
     y = np.random.default_rng(0).integers(16, 236, (1, 360, 640), dtype=np.uint8)
     layouts = (True, False) if args.layouts else (True,)
     header = f"{'model':<8} {'kwargs':<52} {'params':>9} {'fp32 s':>8} {'bf16 s':>8} {'bf16/fp32':>9}"

@@ -45,7 +45,12 @@ class ResBlock(nn.Module):
         self.res_scale = res_scale
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.body(x) * self.res_scale
+        res = self.body(x)
+        if self.res_scale != 1.0:
+            res = res * self.res_scale
+        # In place on the conv's fresh output (its backward does not need it):
+        # one full-size feature map fewer to allocate per block.
+        return res.add_(x)
 
 
 class Upsampler(nn.Sequential):
