@@ -177,7 +177,11 @@ def run_task(task: Task, upscale: UpscaleConfig, device: str | None, threads: in
     import torch
 
     from pipelines.clip import upscale_path
+    from vsr.process import retain_freed_memory
 
+    # The entry point of spawned and Ray worker processes, which never run the
+    # CLI's: same heap policy as the CLI (idempotent in-process).
+    retain_freed_memory()
     if threads:
         torch.set_num_threads(threads)
     cfg = replace(upscale, overwrite=True, quiet=True)
