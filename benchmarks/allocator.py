@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 CHILD = """
-import sys, time
+import resource, sys, time
 import numpy as np
 from vsr.config import EngineConfig
 from vsr.engine import build_engine
@@ -35,7 +35,7 @@ t0 = time.perf_counter()
 for _ in range(frames):
     engine.upscale_y(y)
 with open("/proc/self/statm") as fh:
-    rss = int(fh.read().split()[1]) * 4096
+    rss = int(fh.read().split()[1]) * resource.getpagesize()
 print((time.perf_counter() - t0) / frames, rss)
 """
 

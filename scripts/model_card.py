@@ -22,8 +22,8 @@ import numpy as np
 from pipelines.evaluate import evaluate_sets, format_table
 from vsr.config import EngineConfig
 from vsr.engine import build_engine, cpu_has_bf16
-from vsr.weights import load_checkpoint
 from vsr.process import retain_freed_memory
+from vsr.weights import load_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
