@@ -73,3 +73,36 @@ def test_bicubic_needs_no_weights(monkeypatch: pytest.MonkeyPatch, tmp_path: Pat
     assert info["weights"] is None and model.scale == 4
     with pytest.raises(WeightsError, match="no weights for espcn x2"):
         load_model("espcn", 2)
+
+
+def test_progressive_edsr_starts_as_two_x2_passes(tmp_path: Path):
+    """An x4 EDSR of two x2 stages, started from an x2 checkpoint with --init,
+    computes the x2 net applied twice; its checkpoint round-trips by name."""
+    from vsr.train.loop import _init_from
+
+    kwargs = {"num_blocks": 2, "num_features": 8, "tail": "shuffle"}
+    torch.manual_seed(0)
+    x2 = create_model("edsr", scale=2, **kwargs).eval()
+    for p in x2.parameters():  # the residual tail starts at zero; make every layer count
+        torch.nn.init.normal_(p, std=0.1)
+    x2_path = tmp_path / "edsr_x2.pt"
+    save_checkpoint(x2_path, model="edsr", model_kwargs=kwargs, scale=2, state_dict=x2.state_dict(), meta={})
+    x4 = create_model("edsr", scale=4, stages=2, **kwargs).eval()
+    assert x4.scale == 4
+    x = torch.rand(1, 1, 9, 7)
+    with torch.no_grad():
+        before = x4(x)
+        _init_from(x4, x2_path)
+        twice = x2(x2(x))
+        assert not torch.allclose(before, twice)  # the comparison below is not vacuous
+        torch.testing.assert_close(x4(x), twice)
+        assert twice.shape == (1, 1, 36, 28)
+    # Loaded by name and scale, like any shipped EDSR: the stages come from the checkpoint args.
+    x4_path = tmp_path / "edsr_x4.pt"
+    save_checkpoint(x4_path, model="edsr", model_kwargs={**kwargs, "stages": 2}, scale=4,
+                    state_dict=x4.state_dict(), meta={})
+    loaded, info = load_model("edsr", 4, x4_path)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), twice)
+    with pytest.raises(ValueError, match="not a power"):
+        create_model("edsr", scale=3, stages=2)
