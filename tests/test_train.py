@@ -81,7 +81,11 @@ def test_training_improves_over_bicubic_and_loads_in_engine(frames_dir: Path, tm
     from vsr.evaluate import evaluate_images, summarize
 
     mean = summarize(evaluate_images(engine.upscale_y, engine.bicubic_y, frames_dir, 2, with_ssim=False))
-    assert mean["psnr"] == pytest.approx(result.best_psnr, abs=1e-6)
+    # Same Y, crop, shave and rounding: the figures agree to float noise. Not exactly: training
+    # validates with NCHW weights, the engine runs channels-last, and on some CPUs (AVX512_BF16
+    # without AMX) oneDNN's two kernels round a few pixels differently (4e-5 dB seen). A
+    # convention mismatch (full-swing Y, another shave) moves PSNR by tenths of a dB.
+    assert mean["psnr"] == pytest.approx(result.best_psnr, abs=1e-3)
     assert mean["psnr"] > mean["psnr_bicubic"] + 0.05  # it learned something real
     assert 0.0 <= result.data_wait_share < 1.0
 
