@@ -70,8 +70,8 @@ def speed_text(scale: int, secs: dict[str, float]) -> str:
 
 def speed_fields(secs: dict[str, float]) -> dict[str, Any]:
     """The MANIFEST.json fields that come from :func:`frame_seconds`."""
-    # The dtype `--dtype auto` would run: bf16 only where it is faster (it is not for
-    # EDSR on an AVX512_BF16 CPU without AMX).
+    # List the faster dtype timed, not bf16 whenever it was timed: on an AVX512_BF16 CPU
+    # without AMX, EDSR runs slower in bf16 (`--dtype auto` then keeps fp32 too).
     fastest = min(secs, key=secs.get)
     return {"seconds_640x360": {k: round(v, 4) for k, v in secs.items()}, "fps_640x360": round(1 / secs[fastest], 1),
             "timed_as": f"{fastest}, {cpu_tag()[1]}"}
