@@ -106,7 +106,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("run", type=Path)
     ap.add_argument("name")
-    ap.add_argument("--source", default="best", choices=["best", "final"])
+    ap.add_argument("--source", default="best",
+                    help="RUN_DIR/SOURCE.pt to ship: best, final, or e.g. an average written by average_weights.py")
     ap.add_argument("--speed-only", action="store_true",
                     help="re-time the engine of an already shipped NAME (quiet machine) and update its card and entry")
     args = ap.parse_args()
@@ -130,9 +131,16 @@ def main() -> None:
     val = (args.run / "val.csv").read_text().strip()
     notes = (args.run / "NOTES.md").read_text().strip() if (args.run / "NOTES.md").exists() else ""
     table = format_table(results, info)
-    exported = ("the exported checkpoint is the last iteration's, so Set5 did not pick it" if args.source == "final"
-                else "the exported checkpoint is the best of these, which on a cosine schedule differs from the "
-                     "last by under 0.01 dB")
+    if args.source == "final":
+        exported = "the exported checkpoint is the last iteration's, so Set5 did not pick it"
+    elif args.source == "best":
+        exported = ("the exported checkpoint is the best of these, which on a cosine schedule differs from the "
+                    "last by under 0.01 dB")
+    else:
+        origins = meta.get("averaged_from", [])
+        exported = (f"the exported checkpoint is `{args.source}.pt`"
+                    + (f", the average of the weights at iterations {', '.join(str(o['iteration']) for o in origins)}"
+                       if origins else "") + "; Set5 did not pick it")
     bf16_line = (f"With `--dtype bf16` the PSNR is {', '.join(f'{r.name} {r.psnr:.3f}' for r in results_bf16)} dB."
                  if results_bf16 else "Not evaluated with `--dtype bf16`: this CPU has no native bf16.")
     card = f"""# {args.name}

@@ -6,7 +6,14 @@ import pytest
 import torch
 
 from vsr.models import create_model, list_models
-from vsr.weights import WeightsError, load_checkpoint, load_model, model_from_checkpoint, save_checkpoint
+from vsr.weights import (
+    WeightsError,
+    average_state_dicts,
+    load_checkpoint,
+    load_model,
+    model_from_checkpoint,
+    save_checkpoint,
+)
 
 
 @pytest.mark.parametrize("name", list_models())
@@ -53,6 +60,42 @@ def test_checkpoint_round_trip_and_mismatch(tmp_path: Path):
         load_model("espcn", 2, path)
     with pytest.raises(WeightsError, match="holds model 'espcn', not 'edsr'"):
         load_model("edsr", 3, path)
+
+
+def test_average_state_dicts():
+    a = {"w": torch.tensor([1.0, 2.0]), "n": torch.tensor(3)}
+    b = {"w": torch.tensor([3.0, 6.0]), "n": torch.tensor(5)}
+    avg = average_state_dicts([a, b])
+    torch.testing.assert_close(avg["w"], torch.tensor([2.0, 4.0]))
+    assert avg["n"].item() == 5 and avg["w"].dtype == torch.float32  # counters from the last dict
+    with pytest.raises(WeightsError, match="shape of 'w'"):
+        average_state_dicts([a, {"w": torch.zeros(3), "n": torch.tensor(1)}])
+    with pytest.raises(WeightsError, match="different tensors"):
+        average_state_dicts([a, {"w": a["w"]}])
+
+
+def test_average_weights_script(tmp_path: Path):
+    """An export and a training state (its EMA weights) average into a loadable checkpoint."""
+    import subprocess
+    import sys
+
+    nets = [create_model("espcn", scale=2) for _ in range(2)]
+    for seed, net in enumerate(nets):
+        torch.manual_seed(seed)
+        for p in net.parameters():
+            torch.nn.init.normal_(p)
+    save_checkpoint(tmp_path / "final.pt", model="espcn", model_kwargs={}, scale=2,
+                    state_dict=nets[1].state_dict(), meta={"iteration": 20})
+    torch.save({"format": 1, "iteration": 10, "model": nets[1].state_dict(), "ema": nets[0].state_dict()},
+               tmp_path / "state10.pt")
+    root = Path(__file__).resolve().parent.parent
+    subprocess.run([sys.executable, str(root / "scripts" / "average_weights.py"), str(tmp_path / "avg.pt"),
+                    str(tmp_path / "state10.pt"), str(tmp_path / "final.pt")], check=True, cwd=root)
+    ckpt = load_checkpoint(tmp_path / "avg.pt")
+    assert ckpt["meta"]["averaged_from"] == [{"file": "state10.pt", "iteration": 10},
+                                              {"file": "final.pt", "iteration": 20}]
+    for k, v in ckpt["state_dict"].items():
+        torch.testing.assert_close(v, (nets[0].state_dict()[k] + nets[1].state_dict()[k]) / 2)
 
 
 def test_bad_weight_files(tmp_path: Path):

@@ -32,6 +32,7 @@ __all__ = [
     "load_checkpoint",
     "model_from_checkpoint",
     "load_model",
+    "average_state_dicts",
 ]
 
 FORMAT = 1
@@ -98,6 +99,32 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         if key not in ckpt:
             raise WeightsError(f"{path} lacks {key!r}")
     return ckpt
+
+
+def average_state_dicts(state_dicts: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Uniform average of same-shaped state dicts (weight averaging along a run, as in SWA).
+
+    Floating tensors are averaged in float64 and cast back to their dtype; integer tensors
+    (counters such as BatchNorm's ``num_batches_tracked``) are taken from the last dict.
+    """
+    if not state_dicts:
+        raise WeightsError("nothing to average")
+    keys = list(state_dicts[-1])
+    for sd in state_dicts:
+        if list(sd) != keys:
+            raise WeightsError("state dicts to average hold different tensors")
+        for k in keys:
+            if sd[k].shape != state_dicts[-1][k].shape:
+                raise WeightsError(f"state dicts to average differ in the shape of {k!r}")
+    out = {}
+    for k in keys:
+        last = state_dicts[-1][k]
+        if last.is_floating_point():
+            total = sum(sd[k].detach().to(torch.float64) for sd in state_dicts)
+            out[k] = (total / len(state_dicts)).to(last.dtype)
+        else:
+            out[k] = last.detach().clone()
+    return out
 
 
 def model_from_checkpoint(
