@@ -15,18 +15,17 @@ from pathlib import Path
 
 import torch
 
+from vsr.train.loop import STATE_FORMAT
 from vsr.weights import average_state_dicts, load_checkpoint, save_checkpoint
 
 
-def source_weights(path: Path) -> tuple[dict[str, torch.Tensor], int | None]:
-    """The state dict (EMA if kept) and iteration of an export or a training state."""
+def read_source(path: Path) -> tuple[dict | None, dict[str, torch.Tensor], int | None]:
+    """(the checkpoint if ``path`` is an export, else None; its weights, EMA if kept; its iteration)."""
     raw = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(raw, dict) and "state_dict" in raw:
-        ckpt = load_checkpoint(path)
-        return ckpt["state_dict"], ckpt.get("meta", {}).get("iteration")
-    if isinstance(raw, dict) and "model" in raw and "iteration" in raw:
-        return (raw["ema"] if raw.get("ema") is not None else raw["model"]), raw["iteration"]
-    raise SystemExit(f"{path}: neither a vsr checkpoint nor a training state")
+    if isinstance(raw, dict) and raw.get("format") == STATE_FORMAT:
+        return None, (raw["ema"] if raw.get("ema") is not None else raw["model"]), raw["iteration"]
+    ckpt = load_checkpoint(path)  # validates an export, or says what the file is not
+    return ckpt, ckpt["state_dict"], ckpt.get("meta", {}).get("iteration")
 
 
 def main() -> None:
@@ -34,19 +33,17 @@ def main() -> None:
     ap.add_argument("out", type=Path)
     ap.add_argument("sources", type=Path, nargs="+")
     args = ap.parse_args()
-    exports = [p for p in args.sources if "state_dict" in torch.load(p, map_location="cpu", weights_only=True)]
+    sources = [read_source(p) for p in args.sources]
+    exports = [ckpt for ckpt, _, _ in sources if ckpt is not None]
     if not exports:
         raise SystemExit("at least one SOURCE must be an exported checkpoint (it names the model)")
-    template = load_checkpoint(exports[-1])
-    weights, origins = [], []
-    for p in args.sources:
-        sd, it = source_weights(p)
-        weights.append(sd)
-        origins.append({"file": p.name, "iteration": it})
+    template = exports[-1]
+    origins = [{"file": p.name, "iteration": it} for p, (_, _, it) in zip(args.sources, sources)]
     meta = {**template.get("meta", {}), "averaged_from": origins}
     save_checkpoint(args.out, model=template["model"], model_kwargs=template["model_kwargs"],
-                    scale=int(template["scale"]), state_dict=average_state_dicts(weights), meta=meta)
-    print(f"{args.out}: average of {len(weights)} ({', '.join(str(o['iteration']) for o in origins)})")
+                    scale=int(template["scale"]), state_dict=average_state_dicts([sd for _, sd, _ in sources]),
+                    meta=meta)
+    print(f"{args.out}: average of {len(sources)} ({', '.join(str(o['iteration']) for o in origins)})")
 
 
 if __name__ == "__main__":

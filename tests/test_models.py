@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from vsr.models import create_model, list_models
+from vsr.train.loop import STATE_FORMAT
 from vsr.weights import (
     WeightsError,
     average_state_dicts,
@@ -86,7 +87,7 @@ def test_average_weights_script(tmp_path: Path):
             torch.nn.init.normal_(p)
     save_checkpoint(tmp_path / "final.pt", model="espcn", model_kwargs={}, scale=2,
                     state_dict=nets[1].state_dict(), meta={"iteration": 20})
-    torch.save({"format": 1, "iteration": 10, "model": nets[1].state_dict(), "ema": nets[0].state_dict()},
+    torch.save({"format": STATE_FORMAT, "iteration": 10, "model": nets[1].state_dict(), "ema": nets[0].state_dict()},
                tmp_path / "state10.pt")
     root = Path(__file__).resolve().parent.parent
     subprocess.run([sys.executable, str(root / "scripts" / "average_weights.py"), str(tmp_path / "avg.pt"),
