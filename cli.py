@@ -99,6 +99,8 @@ def upscale_options(fn: Callable) -> Callable:
         click.option("--no-ssim", is_flag=True, help="Skip SSIM (faster logs)."),
         click.option("--overwrite", is_flag=True, help="Replace an existing output."),
         click.option("--quiet", is_flag=True, help="No progress bar."),
+        click.option("--allow-partial", is_flag=True,
+                     help="Keep what decodes of a truncated clip (a warning instead of an error)."),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -120,7 +122,7 @@ def build_upscale_config(opts: dict[str, Any]):
     return UpscaleConfig(
         engine=engine, encode=encode, reference=opts.pop("reference"), eval=opts.pop("eval_mode"),
         degrade=opts.pop("degrade"), overwrite=opts.pop("overwrite"), quiet=opts.pop("quiet"),
-        ssim=not opts.pop("no_ssim"),
+        ssim=not opts.pop("no_ssim"), allow_partial=opts.pop("allow_partial"),
     )
 
 
@@ -130,7 +132,9 @@ class _Bar:
     def __init__(self, quiet: bool, unit: str = "frame", desc: str | None = None) -> None:
         from tqdm import tqdm
 
-        self.bar = tqdm(unit=unit, disable=quiet, desc=desc, dynamic_ncols=True, leave=False)
+        # No bar fragments in logs and pipes: only a terminal gets one.
+        self.bar = tqdm(unit=unit, disable=quiet or not sys.stderr.isatty(), desc=desc, dynamic_ncols=True,
+                        leave=False)
 
     def __call__(self, done: int, total: int | None) -> None:
         if total and self.bar.total != total:
@@ -212,6 +216,10 @@ def _parse_model_args(items: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--workers", type=click.IntRange(0, None), default=1, show_default=True)
 @click.option("--threads", type=click.IntRange(1, None), default=None, help="torch CPU threads.")
 @click.option("--device", default="auto", show_default=True)
+@click.option("--teacher", type=click.Path(exists=True, path_type=Path), default=None,
+              help="Distil from this checkpoint (same scale): the loss adds the L1 distance to its output.")
+@click.option("--distill-weight", type=click.FloatRange(0, None), default=1.0, show_default=True,
+              help="Weight of the teacher term in the loss.")
 @click.option("--resume", is_flag=True, help="Continue from OUT/last.pt exactly.")
 @click.option("--quiet", is_flag=True)
 @_fail_cleanly
@@ -229,7 +237,7 @@ def train(quiet: bool, model_args: tuple[str, ...], data: tuple[Path, ...], scal
     with open(cfg.out / "command.txt", "a") as fh:  # the exact command, for the model card
         fh.write(shlex.join(["vsr", *sys.argv[1:]]) + "\n")
 
-    bar = tqdm(total=cfg.iterations, disable=quiet, unit="it", dynamic_ncols=True)
+    bar = tqdm(total=cfg.iterations, disable=quiet or not sys.stderr.isatty(), unit="it", dynamic_ncols=True)
 
     def progress(it: int, loss: float, seconds: float) -> None:
         bar.update(it - bar.n)
@@ -394,8 +402,8 @@ def batch(src_dir: Path, dst_dir: Path, globs: tuple[str, ...], ext: str | None,
     cfg = BatchConfig(src_dir=src_dir, dst_dir=dst_dir, upscale=upscale_cfg, globs=globs or DEFAULT_GLOBS, ext=ext,
                       jobs=jobs, devices=tuple(d.strip() for d in devices.split(",")) if devices else (),
                       executor=executor, address=address, force=force)
-    bar = tqdm(unit="clip", disable=upscale_cfg.quiet, dynamic_ncols=True, position=0, desc="clips")
-    clip_bar = tqdm(unit="frame", disable=upscale_cfg.quiet or jobs > 1 or executor != "local",
+    bar = tqdm(unit="clip", disable=upscale_cfg.quiet or not sys.stderr.isatty(), dynamic_ncols=True, position=0, desc="clips")
+    clip_bar = tqdm(unit="frame", disable=upscale_cfg.quiet or not sys.stderr.isatty() or jobs > 1 or executor != "local",
                     dynamic_ncols=True, position=1, leave=False)
     frames_total = [0]
     current = [""]
@@ -424,34 +432,36 @@ def batch(src_dir: Path, dst_dir: Path, globs: tuple[str, ...], ext: str | None,
 
 
 @main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per shipped checkpoint.")
 @_fail_cleanly
-def models() -> None:
-    """List registered models and shipped weights with their measured quality."""
-    from vsr.models import list_models
-    from vsr.weights import load_checkpoint, weights_dir
+def models(as_json: bool) -> None:
+    """List registered models and shipped weights with their cost and measured quality.
 
-    click.echo("registered models: " + ", ".join(list_models()))
-    folder = weights_dir()
-    shipped = sorted(folder.glob("*.pt")) if folder.is_dir() else []
-    if not shipped:
-        click.echo(f"no shipped weights in {folder}")
+    \b
+    Examples:
+      vsr models
+      vsr models --json
+    """
+    from pipelines.models import registered_models, shipped_models
+    from vsr.weights import weights_dir
+
+    rows = shipped_models()
+    if as_json:
+        click.echo(json.dumps([r.as_json() for r in rows], indent=2))
         return
-    cards = {}
-    manifest = folder / "MANIFEST.json"
-    if manifest.is_file():
-        cards = {e["file"]: e for e in json.loads(manifest.read_text()).get("weights", [])}
-    click.echo(f"shipped weights ({folder}):")
-    click.echo(f"  {'file':<18} {'model':<8} {'scale':>5} {'Set5':>7} {'Set14':>7} {'B100':>7} {'engine fps 640x360':>19}"
-               "  timed as (dtype, CPU)")
-    for path in shipped:
-        ckpt = load_checkpoint(path)
-        card = cards.get(path.name, {})
-        psnr = card.get("psnr_y", {})
-        fps = card.get("fps_640x360", "")
+    click.echo("registered models: " + ", ".join(registered_models()))
+    if not rows:
+        click.echo(f"no shipped weights in {weights_dir()}")
+        return
+    click.echo(f"shipped weights ({weights_dir()}):")
+    click.echo(f"  {'file':<18} {'model':<8} {'scale':>5} {'params':>8} {'GMAC':>7} {'Set5':>7} {'Set14':>7} "
+               f"{'B100':>7} {'ms/frame':>9}  timed as (dtype, CPU)")
+    for r in rows:
+        ms = f"{r.ms_640x360:.0f}" if r.ms_640x360 is not None else "-"
         click.echo(
-            f"  {path.name:<18} {ckpt['model']:<8} {'x' + str(ckpt['scale']):>5} "
-            + " ".join(f"{psnr.get(s, float('nan')):>7.2f}" for s in ("Set5", "Set14", "B100"))
-            + f" {fps:>19}  {card.get('timed_as', '')}"
+            f"  {r.file:<18} {r.model:<8} {'x' + str(r.scale):>5} {r.params:>8} {r.gmac_640x360:>7.1f} "
+            + " ".join(f"{r.psnr_y.get(s, float('nan')):>7.2f}" for s in ("Set5", "Set14", "B100"))
+            + f" {ms:>9}  {r.timed_as}"
         )
 
 

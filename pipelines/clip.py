@@ -183,7 +183,7 @@ def _upscale_video(src: Path, dst: Path, cfg: UpscaleConfig, engine_info: tuple[
     scale = engine.total_scale
     mode = _mode(cfg)
     if cfg.encode.backend == "ffmpeg":
-        reader = FfmpegReader(src)
+        reader = FfmpegReader(src, allow_partial=cfg.allow_partial)
         container = None
         info = reader.info
         items: Iterator = reader.frames()
@@ -194,7 +194,7 @@ def _upscale_video(src: Path, dst: Path, cfg: UpscaleConfig, engine_info: tuple[
     else:
         container = open_input(src)
         info = video_info(container)
-        items = demux(container, passthrough=cfg.encode.audio)
+        items = demux(container, passthrough=cfg.encode.audio, allow_partial=cfg.allow_partial)
 
         def make_writer(width: int, height: int, pix: str, rotation: int):
             return ClipWriter(dst, width=width, height=height, pix_fmt=pix, info=info, encode=cfg.encode,

@@ -72,6 +72,7 @@ class UpscaleConfig:
     overwrite: bool = False
     quiet: bool = False
     ssim: bool = True
+    allow_partial: bool = False
 
     def __post_init__(self) -> None:
         if self.eval and self.reference is not None:
@@ -109,8 +110,12 @@ class TrainConfig:
     resume: bool = False
     device: str = "auto"
     threads: int | None = None
+    teacher: Path | None = None
+    distill_weight: float = 1.0
 
     def __post_init__(self) -> None:
+        if self.distill_weight < 0:
+            raise ValueError("distill weight must be >= 0")
         if self.scale not in (2, 3, 4):
             raise ValueError(f"unsupported scale {self.scale}; supported: 2, 3, 4")
         if self.patch_size % self.scale:

@@ -40,9 +40,18 @@ def cpu_has_bf16() -> bool:
 def pick_device(name: str = "auto") -> torch.device:
     """``auto`` → cuda, then mps, then cpu; anything else is taken as given."""
     if name != "auto":
-        dev = torch.device(name)
+        try:
+            dev = torch.device(name)
+        except (RuntimeError, ValueError, TypeError):
+            raise ValueError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
         if dev.type == "cuda" and not torch.cuda.is_available():
             raise ValueError("--device cuda asked for, but no CUDA device is available")
+        if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) present")
+        if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            raise ValueError("--device mps asked for, but MPS is not available")
+        if dev.type not in ("cpu", "cuda", "mps"):
+            raise ValueError(f"unsupported device {name!r}; use auto, cpu, cuda, cuda:N or mps")
         return dev
     if torch.cuda.is_available():
         return torch.device("cuda")
@@ -131,6 +140,19 @@ def _undo_dihedral(x: torch.Tensor, flip_h: bool, flip_w: bool, transpose: bool)
     if dims:
         x = x.flip(dims)
     return x.transpose(-2, -1) if transpose else x
+
+
+class EngineMemoryError(ValueError):
+    """Out of memory even at batch 1 on the smallest tiles: one line for the user."""
+
+
+class NonFiniteOutput(ValueError):
+    """The model's output holds NaN or inf: never encoded as if it were a picture."""
+
+
+def _is_oom(exc: BaseException) -> bool:
+    msg = str(exc).lower()
+    return "can't allocate" in msg or "out of memory" in msg or "not enough memory" in msg
 
 
 @dataclass
@@ -256,9 +278,18 @@ class Engine:
             x = torch.from_numpy(chunk.astype(np.float32)).to(self.device).unsqueeze(1).div_(peak)
             try:
                 sr = self._run(x)
-            except torch.OutOfMemoryError:
+            except (torch.OutOfMemoryError, MemoryError):
                 self._shrink()
                 continue
+            except RuntimeError as exc:
+                # The CPU allocator raises a plain RuntimeError ("DefaultCPUAllocator: can't allocate ...").
+                if not _is_oom(exc):
+                    raise
+                self._shrink()
+                continue
+            if not torch.isfinite(sr).all():
+                raise NonFiniteOutput("the model produced NaN or inf values: broken weights or a numeric overflow "
+                                      f"in {self.dtype}".replace("torch.", ""))
             outs.append(self._quantise(sr.squeeze(1), bit_depth))
             start += len(chunk)
         return np.concatenate(outs, axis=0)
@@ -273,7 +304,7 @@ class Engine:
             self.tile = 256 if not self.tile else self.tile // 2
             log.warning("out of memory: tiling at %d px", self.tile)
         else:
-            raise MemoryError("out of memory even with batch 1 and 64 px tiles")
+            raise EngineMemoryError("out of memory even with batch 1 and 64 px tiles")
 
 
 def build_engine(cfg: EngineConfig) -> tuple[Engine, dict]:

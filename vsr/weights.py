@@ -65,22 +65,31 @@ def save_checkpoint(
     scale: int,
     state_dict: dict[str, torch.Tensor],
     meta: dict[str, Any] | None = None,
+    train_form: tuple[dict[str, Any], dict[str, torch.Tensor]] | None = None,
 ) -> None:
-    """Write a checkpoint dict atomically (``path.part`` then rename)."""
+    """Write a checkpoint dict atomically (``path.part`` then rename).
+
+    ``train_form`` = ``(model_kwargs, state_dict)`` of the multi-branch form of a
+    re-parameterized model, kept for further training (``--init``) under
+    ``"train_form"``; ``state_dict`` is then the fused inference form.
+    """
     path = Path(path)
     part = path.with_name(path.name + ".part")
-    torch.save(
-        {
-            "format": FORMAT,
-            "model": model,
-            "model_kwargs": dict(model_kwargs),
-            "scale": int(scale),
-            "color": dict(COLOR_CONVENTION),
-            "state_dict": {k: v.detach().cpu().clone() for k, v in state_dict.items()},
-            "meta": dict(meta or {}),
-        },
-        part,
-    )
+    ckpt: dict[str, Any] = {
+        "format": FORMAT,
+        "model": model,
+        "model_kwargs": dict(model_kwargs),
+        "scale": int(scale),
+        "color": dict(COLOR_CONVENTION),
+        "state_dict": {k: v.detach().cpu().clone() for k, v in state_dict.items()},
+        "meta": dict(meta or {}),
+    }
+    if train_form is not None:
+        ckpt["train_form"] = {
+            "model_kwargs": dict(train_form[0]),
+            "state_dict": {k: v.detach().cpu().clone() for k, v in train_form[1].items()},
+        }
+    torch.save(ckpt, part)
     os.replace(part, path)
 
 
@@ -135,8 +144,29 @@ def model_from_checkpoint(
         raise WeightsError(f"checkpoint holds model {ckpt['model']!r}, not {expect_model!r}")
     if expect_scale is not None and int(ckpt["scale"]) != int(expect_scale):
         raise WeightsError(f"checkpoint is for scale x{ckpt['scale']}, not x{expect_scale}")
-    model = create_model(ckpt["model"], scale=int(ckpt["scale"]), **ckpt["model_kwargs"])
-    model.load_state_dict(ckpt["state_dict"], strict=True)
+    try:
+        model = create_model(ckpt["model"], scale=int(ckpt["scale"]), **ckpt["model_kwargs"])
+    except (TypeError, ValueError, KeyError) as exc:
+        raise WeightsError(f"checkpoint's model {ckpt['model']!r} x{ckpt['scale']} cannot be built from its "
+                           f"arguments {ckpt['model_kwargs']}: {str(exc).splitlines()[0]}") from None
+    state = ckpt["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise WeightsError("checkpoint's state_dict is not a dict of tensors")
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    if missing or unexpected:
+        raise WeightsError(f"checkpoint does not match model {ckpt['model']!r}: "
+                           + (f"missing {', '.join(missing[:3])}" if missing else "")
+                           + ("; " if missing and unexpected else "")
+                           + (f"unexpected {', '.join(unexpected[:3])}" if unexpected else ""))
+    for name, value in state.items():
+        if value.shape != own[name].shape:
+            raise WeightsError(f"checkpoint tensor {name} has shape {tuple(value.shape)}, "
+                               f"model {ckpt['model']!r} needs {tuple(own[name].shape)}")
+        if value.is_floating_point() and not torch.isfinite(value).all():
+            raise WeightsError(f"checkpoint tensor {name} holds non-finite values (NaN or inf): corrupt weights")
+    model.load_state_dict(state, strict=True)
     return model.eval()
 
 

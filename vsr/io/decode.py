@@ -70,10 +70,33 @@ def frame_to_yuv(frame: av.VideoFrame, index: int) -> YuvFrame:
     return YuvFrame(tuple(_plane_array(p, np.uint8) for p in frame.planes), "yuv444p", pts, time_base, index, rotation)
 
 
-def demux(container: av.container.InputContainer, *, passthrough: bool = True) -> Iterator[Item]:
+def declared_seconds(container: av.container.InputContainer) -> float | None:
+    """The video stream's declared duration in seconds: its own, else its
+    Matroska ``DURATION`` tag, else the container's when video is its only stream."""
+    video = container.streams.video[0]
+    if video.duration and video.time_base:
+        return float(video.duration * video.time_base)
+    tag = video.metadata.get("DURATION")
+    if tag:
+        try:
+            h, m, sec = tag.split(":")
+            return int(h) * 3600 + int(m) * 60 + float(sec)
+        except ValueError:
+            pass
+    if container.duration and len(container.streams) == 1:
+        return container.duration / 1e6
+    return None
+
+
+def demux(container: av.container.InputContainer, *, passthrough: bool = True,
+          allow_partial: bool = False) -> Iterator[Item]:
     """Yield YuvFrames of the first video stream and, if ``passthrough``, the
     packets of audio/subtitle streams, in file order. Raises MediaError on a
-    corrupt or truncated stream."""
+    corrupt or truncated stream: a decode error, fewer packets than the index
+    lists, or a decoded span that falls short of the declared duration by more
+    than 1.5 frames (frame-threaded decoders drop the frames in flight at a
+    cut packet without an error). ``allow_partial`` turns the last two into a
+    warning."""
     video = container.streams.video[0]
     video.thread_type = "AUTO"
     streams = [video]
@@ -83,6 +106,7 @@ def demux(container: av.container.InputContainer, *, passthrough: bool = True) -
     packets = 0
     last_pts: int | None = None
     step = _frame_step(video)
+    first_pts: int | None = None
     try:
         for packet in container.demux(streams):
             if packet.stream.index != video.index:
@@ -95,6 +119,8 @@ def demux(container: av.container.InputContainer, *, passthrough: bool = True) -
                     frame.pts = 0 if last_pts is None else last_pts + step
                     frame.time_base = video.time_base
                 last_pts = frame.pts
+                if first_pts is None:
+                    first_pts = frame.pts
                 yield frame_to_yuv(frame, index)
                 index += 1
     except av.error.FFmpegError as exc:
@@ -103,8 +129,20 @@ def demux(container: av.container.InputContainer, *, passthrough: bool = True) -
         raise MediaError("no video frame could be decoded (corrupt or truncated file)")
     # The container's frame count is not trusted as a count, but fewer packets
     # than the index lists means the file was cut short.
+    problem = None
     if video.frames and packets < video.frames:
-        raise MediaError(f"truncated file: the index lists {video.frames} video frames, only {packets} are present")
+        problem = f"truncated file: the index lists {video.frames} video frames, only {packets} are present"
+    declared = declared_seconds(container)
+    if problem is None and declared and first_pts is not None and last_pts is not None and video.time_base:
+        frame_s = float(step * video.time_base)
+        span = float((last_pts - first_pts) * video.time_base) + frame_s
+        if declared - span > 1.5 * frame_s and not (video.frames and index >= video.frames):
+            problem = (f"truncated file: decoded {index} frames covering {span:.2f} s of the "
+                       f"{declared:.2f} s the file declares")
+    if problem is not None:
+        if not allow_partial:
+            raise MediaError(problem + " (pass --allow-partial to keep what decodes)")
+        log.warning("%s; keeping the %d decoded frames (--allow-partial)", problem, index)
 
 
 def _frame_step(stream: av.video.stream.VideoStream) -> int:

@@ -42,6 +42,19 @@ def resolve_codec(path: Path, requested: str | None) -> str:
     return _DEFAULT_CODECS.get(CONTAINER_FORMATS.get(Path(path).suffix.lower(), ""), "libx264")
 
 
+def video_encoders() -> list[str]:
+    """Names of the video encoders this FFmpeg build has, sorted."""
+    names = []
+    for name in av.codecs_available:
+        try:
+            codec = av.codec.Codec(name, "w")
+        except (ValueError, av.error.FFmpegError):
+            continue
+        if codec.type == "video":
+            names.append(name)
+    return sorted(names)
+
+
 def part_path(path: Path) -> Path:
     return Path(path).with_name(Path(path).name + ".part")
 
@@ -50,9 +63,12 @@ def output_pix_fmt(source: str, codec: str, requested: str | None) -> str:
     """The pixel format to encode: the requested one, else the source's if the
     codec takes it, else its non-``j`` twin, else the 8-bit 4:2:0 default."""
     try:
-        supported = [f.name for f in av.codec.Codec(codec, "w").video_formats or []]
-    except av.error.FFmpegError as exc:
-        raise MediaError(f"unknown encoder {codec!r}") from exc
+        encoder = av.codec.Codec(codec, "w")
+    except (ValueError, av.error.FFmpegError):
+        raise MediaError(f"unknown encoder {codec!r}; video encoders here: {', '.join(video_encoders())}") from None
+    if encoder.type != "video":
+        raise MediaError(f"{codec!r} is a {encoder.type} encoder; video encoders here: {', '.join(video_encoders())}")
+    supported = [f.name for f in encoder.video_formats or []]
     if requested:
         if supported and requested not in supported:
             raise MediaError(f"encoder {codec} cannot write {requested}; it takes {', '.join(supported)}")

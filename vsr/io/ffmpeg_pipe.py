@@ -12,6 +12,7 @@ reported for decoded frames come from ffprobe's packet list.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import subprocess
 import tempfile
@@ -28,6 +29,8 @@ from vsr.io.encode import CONTAINER_FORMATS, part_path, resolve_codec
 from vsr.io.probe import MediaError, VideoInfo
 
 __all__ = ["require_ffmpeg", "FfmpegReader", "FfmpegWriter"]
+
+log = logging.getLogger(__name__)
 
 _QUIET = ["-hide_banner", "-loglevel", "error", "-nostdin"]
 # ffprobe prints colour tags by name; FFmpeg's enum codes (libavutil/pixfmt.h)
@@ -64,9 +67,10 @@ def _stderr_tail(fh: IO[bytes]) -> str:
 class FfmpegReader:
     """Stream frames of the first video stream of ``path`` from an ffmpeg pipe."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, allow_partial: bool = False) -> None:
         require_ffmpeg()
         self.path = Path(path)
+        self.allow_partial = allow_partial
         try:
             meta = ffmpeg.probe(str(self.path), select_streams="v:0", show_entries="stream:format")
         except ffmpeg.Error as exc:
@@ -76,6 +80,12 @@ class FfmpegReader:
         if not streams:
             raise MediaError(f"file with no video stream: {self.path}")
         s = streams[0]
+        rotation = next((sd["rotation"] for sd in s.get("side_data_list", []) if "rotation" in sd), 0)
+        rotation = rotation or int(s.get("tags", {}).get("rotate", 0) or 0)
+        if rotation:
+            # ffmpeg auto-rotates on decode, which changes the frame size the pipe is read at.
+            raise MediaError(f"--backend ffmpeg does not handle rotated video ({self.path} is rotated "
+                             f"{rotation} degrees); use the default --backend pyav")
         src_fmt = s.get("pix_fmt", "yuv420p")
         self.pix_fmt = src_fmt if src_fmt in FORMATS else ("yuv420p10le" if "10" in src_fmt else "yuv420p")
         self.width, self.height = int(s["width"]), int(s["height"])
@@ -134,8 +144,15 @@ class FfmpegReader:
                 raise MediaError(f"ffmpeg could not decode {self.path}: {_stderr_tail(err)}")
             if index == 0:
                 raise MediaError("no video frame could be decoded (corrupt or truncated file)")
+            problem = None
             if self.info.nb_frames and index < self.info.nb_frames:
-                raise MediaError(f"truncated file: the index lists {self.info.nb_frames} video frames, only {index} decoded")
+                problem = f"truncated file: the index lists {self.info.nb_frames} video frames, only {index} decoded"
+            elif len(pts_list) > index + 1:  # a cut packet: the decoder dropped the frames in flight
+                problem = f"truncated file: {len(pts_list)} video packets, only {index} frames decoded"
+            if problem is not None:
+                if not self.allow_partial:
+                    raise MediaError(problem + " (pass --allow-partial to keep what decodes)")
+                log.warning("%s; keeping the %d decoded frames (--allow-partial)", problem, index)
 
 
 class FfmpegWriter:

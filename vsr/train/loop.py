@@ -29,7 +29,7 @@ from vsr.data import FrameFolderDataset, IterationBatchSampler
 from vsr.engine import Engine, cpu_has_bf16, pick_device
 from vsr.evaluate import evaluate_images, summarize
 from vsr.models import create_model
-from vsr.weights import load_checkpoint, save_checkpoint
+from vsr.weights import WeightsError, load_checkpoint, model_from_checkpoint, save_checkpoint
 
 __all__ = ["fit", "lr_at", "TrainResult", "STATE_FORMAT"]
 
@@ -100,13 +100,31 @@ def embed_state_dict(model: nn.Module, src: dict[str, torch.Tensor], grow: bool 
 
 
 def _init_from(model: nn.Module, path: Path) -> None:
-    """Start from a checkpoint: matching tensors copied, smaller ones embedded (x2 → x3, narrow → wide)."""
+    """Start from a checkpoint: matching tensors copied, smaller ones embedded (x2 → x3, narrow → wide).
+
+    A re-parameterized checkpoint is trained on from its multi-branch form (``train_form``).
+    """
     ckpt = load_checkpoint(path)
+    state = ckpt.get("train_form", {}).get("state_dict", ckpt["state_dict"])
     # Across scales the last conv's channels mean other sub-pixel positions: embedding them
     # would scramble the output, so only same-scale checkpoints are grown into.
-    copied, embedded = embed_state_dict(model, ckpt["state_dict"], grow=int(ckpt["scale"]) == model.scale)
+    copied, embedded = embed_state_dict(model, state, grow=int(ckpt["scale"]) == model.scale)
     log.info("initialised %d tensors (%d copied, %d embedded) of %d from %s",
              copied + embedded, copied, embedded, len(model.state_dict()), path)
+
+
+def _load_teacher(cfg: TrainConfig, device: torch.device) -> nn.Module | None:
+    """The frozen distillation teacher of ``cfg.teacher`` (same scale), or None."""
+    if cfg.teacher is None:
+        return None
+    ckpt = load_checkpoint(cfg.teacher)
+    if int(ckpt["scale"]) != cfg.scale:
+        raise WeightsError(f"--teacher {cfg.teacher} is an x{ckpt['scale']} model; training is x{cfg.scale}")
+    teacher = model_from_checkpoint(ckpt).to(device).eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    log.info("distilling from %s (%s x%d), weight %g", cfg.teacher, ckpt["model"], cfg.scale, cfg.distill_weight)
+    return teacher
 
 
 def _dist_info() -> tuple[int, int]:
@@ -168,6 +186,7 @@ def fit(cfg: TrainConfig, progress: ProgressFn | None = None) -> TrainResult:
     if cfg.init is not None:
         _init_from(model, cfg.init)
     ema = copy.deepcopy(model).eval() if cfg.ema > 0 else None
+    teacher = _load_teacher(cfg, device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
 
     start_it, best, data_wait, seconds_before = 0, (-math.inf, 0), 0.0, 0.0
@@ -227,12 +246,16 @@ def fit(cfg: TrainConfig, progress: ProgressFn | None = None) -> TrainResult:
             _export(out / "best.pt", net, it, mean["psnr"], elapsed)
 
     def _export(path: Path, net: nn.Module, it: int, val_psnr: float, elapsed: float) -> None:
-        save_checkpoint(
-            path, model=cfg.model, model_kwargs=cfg.model_kwargs, scale=cfg.scale,
-            state_dict=net.state_dict(),
-            meta={"iteration": it, "val_psnr_y": val_psnr, "val_set": str(val_images),
-                  "train_seconds": round(elapsed, 1), "train_config": _config_meta(cfg)},
-        )
+        meta = {"iteration": it, "val_psnr_y": val_psnr, "val_set": str(val_images),
+                "train_seconds": round(elapsed, 1), "train_config": _config_meta(cfg)}
+        if hasattr(net, "reparameterize"):  # ship the fused form, keep the multi-branch one
+            fused = copy.deepcopy(net).cpu().reparameterize()
+            save_checkpoint(path, model=cfg.model, model_kwargs={**cfg.model_kwargs, "fused": True},
+                            scale=cfg.scale, state_dict=fused.state_dict(), meta=meta,
+                            train_form=(cfg.model_kwargs, net.state_dict()))
+            return
+        save_checkpoint(path, model=cfg.model, model_kwargs=cfg.model_kwargs, scale=cfg.scale,
+                        state_dict=net.state_dict(), meta=meta)
 
     model.train()
     t_start = time.perf_counter() - seconds_before
@@ -251,7 +274,12 @@ def fit(cfg: TrainConfig, progress: ProgressFn | None = None) -> TrainResult:
         # CPUs), weights, optimizer and loss in fp32.
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
             sr_batch = train_model(lr_batch)
+            if teacher is not None:
+                with torch.no_grad():
+                    target_t = teacher(lr_batch).float()
         loss = loss_fn(sr_batch.float(), hr_batch)
+        if teacher is not None:
+            loss = loss + cfg.distill_weight * nn.functional.l1_loss(sr_batch.float(), target_t)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -1,0 +1,121 @@
+"""The re-parameterizable family: fusion is exact, checkpoints keep both forms."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from cli import main
+from tests.conftest import gradient_rgb
+from vsr.models import create_model
+from vsr.models.cost import count_macs, gmac_640x360
+from vsr.models.ecb import ECB, RESIDUALS
+from vsr.weights import load_checkpoint, model_from_checkpoint, save_checkpoint
+
+
+def _perturbed(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """Random values in every parameter, so that each branch (mask scales too) matters."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn(p.shape, generator=gen) * 0.1)
+    return model
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+@pytest.mark.parametrize("name", ["fast", "balanced"])
+@pytest.mark.parametrize("residual", RESIDUALS)
+def test_fused_net_equals_multi_branch_net(scale: int, name: str, residual: str):
+    model = _perturbed(create_model(name, scale=scale, residual=residual)).double().eval()
+    x = torch.rand(2, 1, 19, 23, dtype=torch.float64)
+    with torch.no_grad():
+        ref = model(x)
+        fused = copy.deepcopy(model).reparameterize()
+        out = fused(x)
+    assert not any(isinstance(m, ECB) for m in fused.modules())
+    assert all(isinstance(m, (torch.nn.Conv2d, torch.nn.PReLU, torch.nn.Sequential, torch.nn.PixelShuffle,
+                              type(fused))) for m in fused.modules())
+    assert out.shape == (2, 1, 19 * scale, 23 * scale)
+    assert (out - ref).abs().max().item() < 1e-5
+    # fp32 too: equal up to float rounding, relative to the output's magnitude
+    m32 = copy.deepcopy(model).float()
+    with torch.no_grad():
+        ref32 = m32(x.float())
+        diff = (ref32 - copy.deepcopy(m32).reparameterize()(x.float())).abs().max().item()
+    assert diff < 1e-5 * max(1.0, ref32.abs().max().item())
+
+
+def test_every_branch_contributes():
+    """Zeroing any one branch changes the output: none is dead weight in the fused kernel."""
+    block = _perturbed(ECB(4, 4)).double()
+    x = torch.rand(1, 4, 9, 9, dtype=torch.float64)
+    ref = block(x)
+    for branch in ("conv3", "squeeze", "sobel_x", "sobel_y", "laplacian"):
+        b = copy.deepcopy(block)
+        sub = getattr(b, branch)
+        for p in sub.parameters():
+            p.data.zero_()
+        assert (b(x) - ref).abs().max() > 1e-3, branch
+    assert ECB(4, 4).identity and not ECB(1, 4).identity
+
+
+def test_cost_counts_the_fused_convolutions():
+    fast = create_model("fast", scale=2, fused=True)
+    # head 1->16, 4 blocks 16->16, tail 16->4, all 3x3, per LR pixel
+    per_px = 9 * (1 * 16 + 4 * 16 * 16 + 16 * 4)
+    assert count_macs(fast, 10, 12) == per_px * 120
+    assert gmac_640x360(fast) == pytest.approx(per_px * 640 * 360 / 1e9)
+    assert gmac_640x360(fast) <= 3.0
+    assert gmac_640x360(create_model("balanced", scale=2, fused=True)) <= 22.0
+    # the multi-branch training form costs more than the fused one
+    assert gmac_640x360(create_model("fast", scale=2)) > 2 * gmac_640x360(fast)
+
+
+def _train_form_checkpoints(tmp_path: Path) -> tuple[Path, Path]:
+    model = _perturbed(create_model("fast", scale=2), seed=3).eval()
+    for p in model.parameters():
+        p.data.mul_(0.3)  # keep the output near the image so clamping does not hide differences
+    unfused = tmp_path / "unfused.pt"
+    save_checkpoint(unfused, model="fast", model_kwargs={}, scale=2, state_dict=model.state_dict())
+    fused_model = copy.deepcopy(model).reparameterize()
+    fused = tmp_path / "fused.pt"
+    save_checkpoint(fused, model="fast", model_kwargs={"fused": True}, scale=2, state_dict=fused_model.state_dict(),
+                    train_form=({}, model.state_dict()))
+    return unfused, fused
+
+
+def test_fused_checkpoint_keeps_the_training_form(tmp_path: Path):
+    _, fused = _train_form_checkpoints(tmp_path)
+    ckpt = load_checkpoint(fused)
+    net = model_from_checkpoint(ckpt)
+    assert net.is_fused and "train_form" in ckpt
+    train_net = create_model("fast", scale=2, **ckpt["train_form"]["model_kwargs"])
+    train_net.load_state_dict(ckpt["train_form"]["state_dict"])
+    x = torch.rand(1, 1, 12, 12)
+    with torch.no_grad():
+        assert (net(x) - train_net.eval()(x)).abs().max() < 1e-5
+
+
+def test_fused_checkpoint_gives_the_same_upscale_output(tmp_path: Path):
+    unfused, fused = _train_form_checkpoints(tmp_path)
+    src = tmp_path / "in.png"
+    cv2.imwrite(str(src), gradient_rgb(60, 80)[:, :, ::-1])
+    outs = []
+    for weights in (unfused, fused):
+        out = tmp_path / f"{weights.stem}.png"
+        res = CliRunner().invoke(main, ["upscale", str(src), str(out), "--model", "fast", "--weights", str(weights),
+                                        "--dtype", "fp32", "--device", "cpu", "--quiet"])
+        assert res.exit_code == 0, res.output
+        outs.append(cv2.imread(str(out)).astype(np.int16))
+    assert outs[0].shape == (120, 160, 3)
+    diff = np.abs(outs[0] - outs[1])
+    # fp32 sums in another order can tip a value across a rounding boundary: at most 1 code value, rarely
+    assert diff.max() <= 1 and (diff > 0).mean() < 1e-3
+    bicubic = cv2.resize(cv2.imread(str(src)), (160, 120), interpolation=cv2.INTER_CUBIC).astype(np.int16)
+    assert np.abs(outs[0] - bicubic).mean() > 1.0  # the net did something: the check above is not vacuous

@@ -1,0 +1,199 @@
+"""Re-parameterizable plain-convolution SR nets (edge-oriented convolution blocks).
+
+Follows the structure of ECBSR (Zhang, Zeng and Zhang, "Edge-oriented
+Convolution Block for Real-time Super Resolution on Mobile Devices", ACM MM
+2021): at training time every 3x3 layer is a block of parallel linear branches
+
+- a 3x3 convolution;
+- a 1x1 expansion to ``expand`` x C channels followed by a 3x3 squeeze;
+- 1x1 convolutions followed by fixed depthwise Sobel-x, Sobel-y and Laplacian
+  filters with learned per-channel scales and biases;
+- the identity where input and output widths match;
+
+whose sum is one linear map, so :meth:`ECBNet.reparameterize` collapses each
+block into a single 3x3 convolution. At inference the net is a plain stack
+``head conv → M convs of C channels → tail conv to s² channels → pixel shuffle``
+plus an image-space residual over an upsample of the input.
+
+Exactness of the fusion: the 1x1 convolutions run on the zero-padded input,
+so at the border their output is their bias, which is what a single 3x3
+convolution over the zero-padded input computes once the branches are folded.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vsr.models._registry import register_model
+from vsr.models.blocks import bicubic_upsample, check_scale, make_activation
+
+__all__ = ["ECB", "ECBNet", "ecb", "RESIDUALS"]
+
+RESIDUALS = ("nearest", "bilinear", "bicubic", "none")
+
+_SOBEL_X = ((1.0, 0.0, -1.0), (2.0, 0.0, -2.0), (1.0, 0.0, -1.0))
+_SOBEL_Y = ((1.0, 2.0, 1.0), (0.0, 0.0, 0.0), (-1.0, -2.0, -1.0))
+_LAPLACIAN = ((0.0, 1.0, 0.0), (1.0, -4.0, 1.0), (0.0, 1.0, 0.0))
+
+
+class _MaskBranch(nn.Module):
+    """1x1 conv, then a fixed depthwise 3x3 mask with a learned scale and bias per channel."""
+
+    def __init__(self, in_ch: int, out_ch: int, mask: tuple[tuple[float, ...], ...]) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_ch, out_ch, 1)
+        self.scale = nn.Parameter(torch.randn(out_ch, 1, 1, 1) * 1e-3)
+        self.bias = nn.Parameter(torch.zeros(out_ch))
+        self.register_buffer("mask", torch.tensor(mask).expand(out_ch, 1, 3, 3).clone(), persistent=False)
+
+    def forward(self, x_padded: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x_padded)
+        return F.conv2d(y, self.scale * self.mask, self.bias, groups=y.shape[1])
+
+    def fused(self) -> tuple[torch.Tensor, torch.Tensor]:
+        k1 = self.conv.weight[:, :, 0, 0]  # (out, in)
+        m = (self.scale * self.mask)[:, 0]  # (out, 3, 3)
+        weight = m[:, None] * k1[:, :, None, None]
+        bias = self.bias + self.conv.bias * m.sum(dim=(1, 2))
+        return weight, bias
+
+
+class ECB(nn.Module):
+    """Edge-oriented convolution block: ``in_ch → out_ch`` 3x3, linear (no activation).
+
+    Input ``(N, in_ch, H, W)`` float; output ``(N, out_ch, H, W)``. After
+    :meth:`fuse` the block is one ``nn.Conv2d(in_ch, out_ch, 3, padding=1)``
+    that computes the same function.
+    """
+
+    def __init__(self, in_ch: int, out_ch: int, expand: int = 2) -> None:
+        super().__init__()
+        self.in_ch, self.out_ch = in_ch, out_ch
+        mid = max(1, out_ch * expand)
+        self.conv3 = nn.Conv2d(in_ch, out_ch, 3, padding=1)
+        self.expand = nn.Conv2d(in_ch, mid, 1)
+        self.squeeze = nn.Conv2d(mid, out_ch, 3)
+        self.sobel_x = _MaskBranch(in_ch, out_ch, _SOBEL_X)
+        self.sobel_y = _MaskBranch(in_ch, out_ch, _SOBEL_Y)
+        self.laplacian = _MaskBranch(in_ch, out_ch, _LAPLACIAN)
+        self.identity = in_ch == out_ch
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        xp = F.pad(x, (1, 1, 1, 1))
+        y = self.conv3(x) + self.squeeze(self.expand(xp))
+        y = y + self.sobel_x(xp) + self.sobel_y(xp) + self.laplacian(xp)
+        if self.identity:
+            y = y + x
+        return y
+
+    @torch.no_grad()
+    def fused_kernel(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The one 3x3 ``(weight (out, in, 3, 3), bias (out,))`` equal to the sum of the branches."""
+        weight = self.conv3.weight.clone()
+        bias = self.conv3.bias.clone()
+        k1 = self.expand.weight[:, :, 0, 0]  # (mid, in)
+        k2 = self.squeeze.weight  # (out, mid, 3, 3)
+        weight += torch.einsum("omhw,mi->oihw", k2, k1)
+        bias += self.squeeze.bias + torch.einsum("omhw,m->o", k2, self.expand.bias)
+        for branch in (self.sobel_x, self.sobel_y, self.laplacian):
+            w, b = branch.fused()
+            weight += w
+            bias += b
+        if self.identity:
+            idx = torch.arange(self.out_ch)
+            weight[idx, idx, 1, 1] += 1.0
+        return weight, bias
+
+    def fuse(self) -> nn.Conv2d:
+        weight, bias = self.fused_kernel()
+        conv = nn.Conv2d(self.in_ch, self.out_ch, 3, padding=1, device=weight.device, dtype=weight.dtype)
+        conv.weight.data.copy_(weight)
+        conv.bias.data.copy_(bias)
+        return conv
+
+
+class ECBNet(nn.Module):
+    """Y-channel re-parameterizable net: ``blocks`` 3x3 layers of ``channels`` features.
+
+    Input float32 ``(N, C, H, W)`` in [0, 1]; output ``(N, C, sH, sW)`` in about
+    [0, 1] (unclamped). ``fused=True`` builds the plain inference form directly
+    (its state_dict is what :meth:`reparameterize` produces).
+    """
+
+    def __init__(
+        self,
+        scale: int,
+        in_channels: int = 1,
+        blocks: int = 4,
+        channels: int = 16,
+        expand: int = 2,
+        activation: str = "prelu",
+        residual: str = "nearest",
+        fused: bool = False,
+    ) -> None:
+        super().__init__()
+        self.scale = check_scale(scale)
+        if residual not in RESIDUALS:
+            raise ValueError(f"unknown residual {residual!r}; known: {', '.join(RESIDUALS)}")
+        if blocks < 1 or channels < 1:
+            raise ValueError("blocks and channels must be at least 1")
+        self.residual = residual
+        self.in_channels = in_channels
+        self.is_fused = fused
+        widths = [in_channels] + [channels] * (blocks + 1)
+        layers: list[nn.Module] = []
+        for a, b in zip(widths[:-1], widths[1:]):
+            layers.append(nn.Conv2d(a, b, 3, padding=1) if fused else ECB(a, b, expand))
+            layers.append(make_activation(activation, b))
+        out_ch = in_channels * scale * scale
+        layers.append(nn.Conv2d(channels, out_ch, 3, padding=1) if fused else ECB(channels, out_ch, expand))
+        self.body = nn.Sequential(*layers)
+        self.shuffle = nn.PixelShuffle(scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.body(x)
+        if self.residual == "nearest":
+            # Nearest upsample before the shuffle: each sub-pixel channel adds its LR pixel.
+            y = y + x.repeat_interleave(self.scale * self.scale, dim=1)
+            return self.shuffle(y)
+        out = self.shuffle(y)
+        if self.residual == "bilinear":
+            out = out + F.interpolate(x, scale_factor=self.scale, mode="bilinear", align_corners=False)
+        elif self.residual == "bicubic":
+            out = out + bicubic_upsample(x, self.scale)
+        return out
+
+    @torch.no_grad()
+    def reparameterize(self) -> ECBNet:
+        """Fuse every block in place into one 3x3 conv; returns ``self`` (now plain)."""
+        if self.is_fused:
+            return self
+        for i, layer in enumerate(self.body):
+            if isinstance(layer, ECB):
+                self.body[i] = layer.fuse()
+        self.is_fused = True
+        return self
+
+
+@register_model
+def ecb(scale: int, **kwargs) -> ECBNet:
+    """The re-parameterizable family at any size (``blocks``, ``channels``)."""
+    return ECBNet(scale=scale, **kwargs)
+
+
+@register_model
+def fast(scale: int, **kwargs) -> ECBNet:
+    """The fast tier: 4 blocks of 16 channels unless told otherwise."""
+    kwargs.setdefault("blocks", 4)
+    kwargs.setdefault("channels", 16)
+    return ECBNet(scale=scale, **kwargs)
+
+
+@register_model
+def balanced(scale: int, **kwargs) -> ECBNet:
+    """The balanced tier: 6 blocks of 40 channels unless told otherwise."""
+    kwargs.setdefault("blocks", 6)
+    kwargs.setdefault("channels", 40)
+    return ECBNet(scale=scale, **kwargs)
