@@ -17,6 +17,7 @@ from typing import Any, Callable
 import click
 
 from vsr import __version__
+from vsr.config import DEFAULT_MODEL
 
 SCALES = ("2", "3", "4", "8", "9", "16")
 ENSEMBLES = ("1", "2", "4", "8")  # self-ensemble sizes (vsr.engine.DIHEDRAL_SUBSETS)
@@ -68,7 +69,7 @@ def upscale_options(fn: Callable) -> Callable:
     options = [
         click.option("--scale", type=click.Choice(SCALES), default="2", show_default=True,
                      help="Total upscaling factor (8/9/16 need --passes 2)."),
-        click.option("--model", default="espcn", show_default=True,
+        click.option("--model", default=DEFAULT_MODEL, show_default=True,
                      help="Model name (see 'vsr models'); 'bicubic' needs no weights."),
         click.option("--weights", type=click.Path(path_type=Path), default=None,
                      help="Checkpoint file (default: the shipped weights for model and scale)."),
@@ -257,7 +258,7 @@ def train(quiet: bool, model_args: tuple[str, ...], data: tuple[Path, ...], scal
 
 @main.command(name="eval")
 @click.argument("folders", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--model", default="espcn", show_default=True)
+@click.option("--model", default=DEFAULT_MODEL, show_default=True)
 @click.option("--scale", type=click.Choice(SCALES), default="2", show_default=True)
 @click.option("--weights", type=click.Path(path_type=Path), default=None)
 @click.option("--passes", type=click.IntRange(1, 4), default=1, show_default=True)
@@ -315,11 +316,10 @@ def demo(out: Path, scale: str, quiet: bool) -> None:
     _passive_thread_waits()
     from pipelines.clip import upscale_path
     from pipelines.demo import make_sample_clip
-    from vsr.config import EngineConfig, UpscaleConfig
-    from vsr.weights import default_weights
+    from vsr.config import DEFAULT_MODEL, EngineConfig, UpscaleConfig
 
     src = make_sample_clip(out / "sample.mp4")
-    model = "espcn" if default_weights("espcn", int(scale)) else "bicubic"
+    model = DEFAULT_MODEL  # its weights must be there: no quiet fallback to bicubic
     results = {}
     for mode in ("plain", "eval"):
         dst = out / (f"sample_x{scale}.mp4" if mode == "plain" else "sample_eval.mp4")

@@ -6,12 +6,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["TrainConfig", "EngineConfig", "EncodeConfig", "UpscaleConfig"]
+__all__ = ["TrainConfig", "EngineConfig", "EncodeConfig", "UpscaleConfig", "DEFAULT_MODEL"]
+
+# The model `vsr upscale` and `vsr demo` run when none is named. Its shipped
+# weights must exist at every scale: a missing default is an error, never a fallback.
+DEFAULT_MODEL = "espcn"
 
 
 @dataclass(frozen=True)
 class EngineConfig:
-    model: str = "espcn"
+    model: str = DEFAULT_MODEL
     scale: int = 2
     weights: Path | None = None
     device: str = "auto"

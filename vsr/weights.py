@@ -13,6 +13,9 @@ ever downloaded.
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -27,6 +30,7 @@ __all__ = [
     "COLOR_CONVENTION",
     "WeightsError",
     "weights_dir",
+    "verify_shipped",
     "default_weights",
     "save_checkpoint",
     "load_checkpoint",
@@ -45,10 +49,58 @@ class WeightsError(ValueError):
 
 
 def weights_dir() -> Path:
+    """Where shipped weights live: ``$VSR_WEIGHTS_DIR``, else a checkout's
+    ``weights/`` folder, else the copy an installed wheel carries
+    (package ``vsr.shipped_weights``, built from that same folder)."""
     env = os.environ.get("VSR_WEIGHTS_DIR")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parent.parent / "weights"
+    checkout = Path(__file__).resolve().parent.parent / "weights"
+    if (checkout / "MANIFEST.json").is_file():
+        return checkout
+    try:
+        spec = importlib.util.find_spec("vsr.shipped_weights")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is not None and spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations)))
+    return checkout
+
+
+def _manifest_sha256(folder: Path) -> dict[str, str]:
+    path = folder / "MANIFEST.json"
+    if not path.is_file():
+        return {}
+    try:
+        entries = json.loads(path.read_text()).get("weights", [])
+    except (OSError, ValueError) as exc:
+        raise WeightsError(f"cannot read {path}: {exc}") from None
+    return {e["file"]: e["sha256"] for e in entries if "sha256" in e}
+
+
+def verify_shipped(path: Path) -> None:
+    """Check a file of the shipped folder against its sha256 in ``MANIFEST.json``.
+
+    Files outside that folder, or not listed there, are not checked.
+    """
+    path = Path(path)
+    folder = weights_dir()
+    try:
+        inside = path.resolve().parent == folder.resolve()
+    except OSError:
+        inside = False
+    if not inside:
+        return
+    expected = _manifest_sha256(folder).get(path.name)
+    if expected is None:
+        return
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    if digest.hexdigest() != expected:
+        raise WeightsError(f"shipped weights {path.name} are corrupt: sha256 differs from {folder / 'MANIFEST.json'}"
+                           " (reinstall vsr, or restore the file)")
 
 
 def default_weights(model: str, scale: int) -> Path | None:
@@ -98,6 +150,7 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"weights file not found: {path}")
+    verify_shipped(path)
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a corrupt file
