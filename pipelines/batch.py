@@ -9,9 +9,16 @@
   skipped when its last record is ``done`` for the same size and mtime and the
   output exists; everything else is (re)done. Outputs are written ``.part``
   then renamed (pipelines.clip), so a killed run leaves no half file under the
-  final name; stale ``.part`` files are removed at the next start.
+  final name. A ``started`` record goes into the manifest before each input,
+  so the next start removes exactly the ``.part`` files of inputs that were
+  started and never finished, and nothing else.
+- Ownership: an output is never written over an input, two inputs never share
+  an output (refused before anything starts), and an existing file that the
+  manifest did not write is not replaced without ``--overwrite``.
 - Isolation: each input runs in its own task; a failure is recorded with its
-  one-line reason and the batch goes on.
+  one-line reason and the batch goes on. With ``--jobs`` > 1 each input runs in
+  its own spawned process, so one that dies (a segfault, the OOM killer) is
+  recorded as failed and the others go on.
 - Executors: ``local`` (``--jobs N`` processes, CPU threads split between
   them, ``--devices`` dealt round robin) or ``ray`` (one task per input on a
   Ray cluster; results come back to this driver, which alone writes the
@@ -27,9 +34,9 @@ import logging
 import math
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
+from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -133,22 +140,47 @@ def plan_tasks(cfg: BatchConfig) -> list[Task]:
             raise ValueError(f"output for {rel} would leave OUT_DIR; refusing")
         st = path.stat()
         tasks.append(Task(rel=rel.as_posix(), src=str(path), dst=str(dst), size=st.st_size, mtime_ns=st.st_mtime_ns))
+    _check_ownership(tasks)
     return tasks
+
+
+def _check_ownership(tasks: list[Task]) -> None:
+    """Refuse a plan where two inputs share an output, or an output is an input."""
+    inputs = {os.path.realpath(t.src): t.rel for t in tasks}
+    by_output: dict[str, str] = {}
+    for t in tasks:
+        out = os.path.realpath(t.dst)
+        if out in inputs:
+            raise ValueError(f"output for {t.rel} would overwrite the input {inputs[out]}; "
+                             "choose an OUT_DIR that does not hold IN_DIR's files")
+        if out in by_output:
+            raise ValueError(f"inputs {by_output[out]} and {t.rel} would both be written to {t.dst}; "
+                             "rename one of them")
+        by_output[out] = t.rel
+
+
+def _manifest_records(dst_dir: Path) -> Iterator[dict[str, Any]]:
+    path = Path(dst_dir) / MANIFEST
+    if not path.is_file():
+        return
+    for line in path.read_text().splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:  # a torn last line from a kill
+            continue
+        if isinstance(rec, dict) and "input" in rec:
+            yield rec
 
 
 def read_manifest(dst_dir: Path) -> dict[str, dict[str, Any]]:
     """Last record per input (``rel``); a torn last line from a kill is ignored."""
-    path = Path(dst_dir) / MANIFEST
-    records: dict[str, dict[str, Any]] = {}
-    if not path.is_file():
-        return records
-    for line in path.read_text().splitlines():
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        records[rec["input"]] = rec
-    return records
+    return {rec["input"]: rec for rec in _manifest_records(dst_dir)}
+
+
+def owned_outputs(dst_dir: Path) -> set[str]:
+    """Outputs this batch folder's manifest says it wrote or started, over its whole history."""
+    return {rec["output"] for rec in _manifest_records(dst_dir)
+            if rec.get("status") in ("done", "started") and rec.get("output")}
 
 
 def _is_complete(task: Task, rec: dict[str, Any] | None) -> bool:
@@ -192,19 +224,41 @@ def run_task(task: Task, upscale: UpscaleConfig, device: str | None, threads: in
     try:
         Path(task.dst).parent.mkdir(parents=True, exist_ok=True)
         report = upscale_path(Path(task.src), Path(task.dst), cfg, progress=progress)
-    except (ValueError, OSError, KeyError, RuntimeError, MemoryError) as exc:
+    except Exception as exc:  # one input's failure, whatever it is, must not stop the batch
         reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+        if not isinstance(exc, (ValueError, OSError, KeyError, MemoryError)):
+            reason = f"{exc.__class__.__name__}: {reason}"
+            log.warning("%s failed with an unexpected %s", task.rel, exc.__class__.__name__, exc_info=True)
         return dict(base, status="failed", error=reason, seconds=round(time.perf_counter() - t0, 2))
     return dict(base, status="done", frames=report.frames, fps=round(report.fps, 3), seconds=round(report.seconds, 2),
                 means={k: round(v, 4) for k, v in report.means.items()}, size_out=list(report.size_out), error=None)
 
 
-def _remove_stale_parts(dst_dir: Path) -> int:
+def _owned_paths(dst: str) -> list[Path]:
+    """The files one input's run writes: the output and its two sidecars."""
+    out = Path(dst)
+    return [out, out.with_name(out.name + ".frames.csv"), out.with_name(out.name + ".summary.json")]
+
+
+def _remove_stale_parts(previous: dict[str, dict[str, Any]]) -> int:
+    """Remove the ``.part`` files of inputs whose last record is ``started`` (a killed run), only those."""
     n = 0
-    for part in Path(dst_dir).rglob("*.part"):
-        part.unlink(missing_ok=True)
-        n += 1
+    for rec in previous.values():
+        if rec.get("status") != "started" or not rec.get("output"):
+            continue
+        for path in _owned_paths(rec["output"]):
+            part = path.with_name(path.name + ".part")
+            if part.is_file():
+                part.unlink()
+                n += 1
     return n
+
+
+def _foreign_output(task: Task, owned: set[str]) -> Path | None:
+    """An existing file this input would replace that the manifest did not write, or None."""
+    if task.dst in owned:
+        return None
+    return next((p for p in _owned_paths(task.dst) if p.exists()), None)
 
 
 # on_result(record, done_count, total)
@@ -227,14 +281,26 @@ def run_batch(cfg: BatchConfig, on_result: ResultFn | None = None,
         raise ValueError(f"another vsr batch is writing to {dst_dir}") from None
     try:
         tasks = plan_tasks(cfg)
-        removed = _remove_stale_parts(dst_dir)
+        history = read_manifest(dst_dir)
+        owned = owned_outputs(dst_dir)
+        removed = _remove_stale_parts(history)
         if removed:
             log.warning("removed %d unfinished .part file(s) from an interrupted run", removed)
-        previous = {} if cfg.force else read_manifest(dst_dir)
+        previous = {} if cfg.force else history
         report = BatchReport()
         pending = []
         for task in tasks:
-            if _is_complete(task, previous.get(task.rel)):
+            foreign = None if cfg.upscale.overwrite else _foreign_output(task, owned)
+            if foreign is not None:
+                rec = {"input": task.rel, "size": task.size, "mtime_ns": task.mtime_ns, "output": task.dst,
+                       "status": "failed", "seconds": 0.0,
+                       "error": f"{foreign} exists and was not written by this batch (pass --overwrite to replace it)"}
+                _append(dst_dir, rec)
+                report.failed += 1
+                report.records.append(rec)
+                if on_result:
+                    on_result(rec, report.total, len(tasks))
+            elif _is_complete(task, previous.get(task.rel)):
                 rec = dict(previous[task.rel], status="skipped")
                 report.skipped += 1
                 report.records.append(rec)
@@ -242,6 +308,10 @@ def run_batch(cfg: BatchConfig, on_result: ResultFn | None = None,
                     on_result(rec, report.total, len(tasks))
             else:
                 pending.append(task)
+
+        def started(task: Task) -> None:
+            _append(dst_dir, {"input": task.rel, "size": task.size, "mtime_ns": task.mtime_ns, "output": task.dst,
+                              "status": "started"})
 
         def record(rec: dict[str, Any]) -> None:
             _append(dst_dir, rec)
@@ -253,6 +323,8 @@ def run_batch(cfg: BatchConfig, on_result: ResultFn | None = None,
             if on_result:
                 on_result(rec, report.total, len(tasks))
 
+        for task in pending:  # before any work: a kill at any point leaves its parts removable
+            started(task)
         if cfg.executor == "ray":
             _run_ray(cfg, pending, record)
         else:
@@ -271,7 +343,10 @@ def _threads_per_job(jobs: int) -> int:
 
 
 def _run_local(cfg: BatchConfig, tasks: list[Task], record: Callable[[dict[str, Any]], None],
-               clip_progress: ClipProgressFn | None) -> None:
+               clip_progress: ClipProgressFn | None, worker: Callable[..., None] | None = None) -> None:
+    """Run ``tasks`` here (``--jobs 1``) or one spawned process each; ``worker`` is the
+    process entry point (:func:`_task_process`; tests put a failing one in its place)."""
+    worker = worker or _task_process
     devices = list(cfg.devices) or [None]
     if cfg.jobs == 1:  # in this process: the current clip's frames can be reported
         for i, task in enumerate(tasks):
@@ -281,12 +356,50 @@ def _run_local(cfg: BatchConfig, tasks: list[Task], record: Callable[[dict[str, 
             record(run_task(task, cfg.upscale, devices[i % len(devices)], None, progress))
         return
     threads = _threads_per_job(cfg.jobs)
-    # spawn, not fork: a forked copy of a process with torch thread pools can hang.
-    with ProcessPoolExecutor(max_workers=cfg.jobs, mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(run_task, t, cfg.upscale, devices[i % len(devices)], threads)
-                   for i, t in enumerate(tasks)]
-        for fut in as_completed(futures):
-            record(fut.result())
+    # spawn, not fork: a forked copy of a process with torch thread pools can hang. One
+    # process per input, so that a worker that dies takes only its own input down.
+    ctx = get_context("spawn")
+    queue = list(enumerate(tasks))
+    running: dict[Any, tuple[Any, Any, Task]] = {}
+    try:
+        while queue or running:
+            while queue and len(running) < cfg.jobs:
+                i, task = queue.pop(0)
+                recv, send = ctx.Pipe(duplex=False)
+                proc = ctx.Process(target=worker, args=(send, task, cfg.upscale, devices[i % len(devices)],
+                                                               threads), daemon=True)
+                proc.start()
+                send.close()
+                running[recv] = (proc, recv, task)
+            for recv in wait(list(running)):
+                proc, _, task = running.pop(recv)
+                try:
+                    rec = recv.recv()
+                except (EOFError, OSError):
+                    rec = None
+                recv.close()
+                proc.join()
+                if rec is None:
+                    code = proc.exitcode
+                    why = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+                    rec = {"input": task.rel, "size": task.size, "mtime_ns": task.mtime_ns, "output": task.dst,
+                           "status": "failed", "error": f"worker process died ({why})", "seconds": None}
+                    for path in _owned_paths(task.dst):
+                        path.with_name(path.name + ".part").unlink(missing_ok=True)
+                record(rec)
+    finally:
+        for proc, recv, _ in running.values():
+            proc.kill()
+            proc.join()
+            recv.close()
+
+
+def _task_process(conn: Any, task: Task, upscale: UpscaleConfig, device: str | None, threads: int | None) -> None:
+    """Entry point of a spawned worker: one input, its record sent back."""
+    try:
+        conn.send(run_task(task, upscale, device, threads))
+    finally:
+        conn.close()
 
 
 def _run_ray(cfg: BatchConfig, tasks: list[Task], record: Callable[[dict[str, Any]], None]) -> None:

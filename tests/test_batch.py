@@ -84,7 +84,8 @@ def test_sigkill_then_rerun_completes(tmp_path: Path):
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
     deadline = time.time() + 600  # generous: a loaded machine starts torch slowly
     while time.time() < deadline and proc.poll() is None:
-        if list(out.rglob("*.part")) and (out / "manifest.jsonl").exists():
+        # mid-clip, after at least one clip is done ("started" records are written up front)
+        if list(out.rglob("*.part")) and any(r["status"] == "done" for r in read_manifest(out).values()):
             break
         time.sleep(0.05)
     assert proc.poll() is None, "the batch finished before it could be killed"
@@ -149,3 +150,94 @@ def test_progress_bars_with_output(tmp_path: Path, tiny_clip: Path):
     res = CliRunner().invoke(main, ["batch", str(src), str(tmp_path / "out"), "--model", "bicubic"])
     assert res.exit_code == 0, res.output
     assert "1 done, 0 skipped, 0 failed" in res.output
+
+
+def _dying_worker(conn, task, upscale, device, threads):
+    """A worker process that dies hard on inputs named *crash*, as a segfault or the OOM killer would."""
+    from pipelines.batch import _task_process
+
+    if "crash" in task.rel:
+        os.kill(os.getpid(), signal.SIGKILL)
+    _task_process(conn, task, upscale, device, threads)
+
+
+def _cfg(src: Path, out: Path, **kw) -> BatchConfig:
+    up = UpscaleConfig(engine=EngineConfig(model="bicubic"), encode=EncodeConfig(preset="ultrafast"), quiet=True,
+                       ssim=False, overwrite=kw.pop("overwrite", False))
+    return BatchConfig(src, out, upscale=up, **kw)
+
+
+def test_a_dying_worker_fails_only_its_input(tmp_path: Path):
+    from pipelines.batch import _run_local, plan_tasks
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("a.png", "crash.png", "b.png"):
+        shutil.copy(shared("Set5", "bird.png"), src / name)
+    out = tmp_path / "out"
+    out.mkdir()
+    cfg = _cfg(src, out, jobs=2)
+    records = []
+    _run_local(cfg, plan_tasks(cfg), records.append, None, worker=_dying_worker)
+    status = {r["input"]: (r["status"], r["error"]) for r in records}
+    assert status["a.png"] == ("done", None) and status["b.png"] == ("done", None)
+    assert status["crash.png"][0] == "failed" and "signal 9" in status["crash.png"][1]
+    assert not list(out.rglob("*.part"))
+
+
+def test_batch_removes_only_its_own_part_files(tmp_path: Path):
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(shared("Set5", "bird.png"), src / "a.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "thesis.docx.part").write_text("a user's file")
+    (src / "draft.part").write_text("an input folder's file")
+    # a run killed while it wrote a.png: its record says started, its .part is there
+    (out / "manifest.jsonl").write_text(json.dumps({"input": "a.png", "output": str(out / "a.png"),
+                                                    "status": "started", "size": 0, "mtime_ns": 0}) + "\n")
+    (out / "a.png.part").write_bytes(b"half")
+    report = run_batch(_cfg(src, out))
+    assert report.done == 1
+    assert (out / "thesis.docx.part").read_text() == "a user's file"
+    assert (src / "draft.part").read_text() == "an input folder's file"
+    assert not (out / "a.png.part").exists() and (out / "a.png").is_file()
+
+
+def test_batch_never_overwrites_inputs_or_foreign_files(tmp_path: Path):
+    root = tmp_path / "root"
+    inner = root / "in"
+    (inner / "in").mkdir(parents=True)
+    shutil.copy(shared("Set5", "bird.png"), inner / "a.png")
+    shutil.copy(shared("Set5", "bird.png"), inner / "in" / "a.png")
+    before = (inner / "a.png").read_bytes()
+    with pytest.raises(ValueError, match="overwrite the input"):  # IN_DIR inside OUT_DIR
+        run_batch(_cfg(inner, root))
+    assert (inner / "a.png").read_bytes() == before
+
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copy(shared("Set5", "bird.png"), src / "clip.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "clip.png").write_bytes(b"someone else's picture")
+    report = run_batch(_cfg(src, out))
+    assert report.failed == 1 and "not written by this batch" in report.records[0]["error"]
+    assert (out / "clip.png").read_bytes() == b"someone else's picture"
+    report = run_batch(_cfg(src, out))  # a refusal does not make the file ours
+    assert report.failed == 1 and (out / "clip.png").read_bytes() == b"someone else's picture"
+    report = run_batch(_cfg(src, out, overwrite=True))
+    assert report.done == 1 and (out / "clip.png").read_bytes() != b"someone else's picture"
+    report = run_batch(_cfg(src, out))  # now it is ours: skipped as done
+    assert report.skipped == 1
+
+
+def test_batch_refuses_two_inputs_with_one_output(tmp_path: Path):
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(CLIPS / "realshort.mp4", src / "dup.3gp") if CLIPS.is_dir() else pytest.skip("no clips")
+    shutil.copy(CLIPS / "realshort.mp4", src / "dup.mkv")
+    out = tmp_path / "out"
+    res = CliRunner().invoke(main, ["batch", str(src), str(out), *FAST])
+    assert res.exit_code != 0 and "both be written" in res.output, res.output
+    assert not (out / "dup.mkv").exists()
