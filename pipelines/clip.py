@@ -30,10 +30,10 @@ from vsr.config import UpscaleConfig
 from vsr.engine import Engine, build_engine, upscale_frames
 from vsr.frames import YuvFrame
 from vsr.io.decode import demux, iter_frames
-from vsr.io.encode import CONTAINER_FORMATS, ClipWriter, output_pix_fmt, part_path, resolve_codec
+from vsr.io.encode import CONTAINER_FORMATS, ClipWriter, output_pix_fmt, part_path, resolve_codec, with_frame_colors
 from vsr.io.ffmpeg_pipe import FfmpegReader, FfmpegWriter
 from vsr.io.images import IMAGE_EXTENSIONS, is_image_path, read_rgb, write_rgb
-from vsr.io.probe import MediaError, open_input, video_info
+from vsr.io.probe import MediaError, VideoInfo, open_input, video_info
 
 __all__ = ["ClipReport", "upscale_path", "check_paths", "sidecar_paths"]
 
@@ -188,16 +188,16 @@ def _upscale_video(src: Path, dst: Path, cfg: UpscaleConfig, engine_info: tuple[
         info = reader.info
         items: Iterator = reader.frames()
 
-        def make_writer(width: int, height: int, pix: str, rotation: int):
-            return FfmpegWriter(dst, width=width, height=height, pix_fmt=pix, info=info, encode=cfg.encode,
+        def make_writer(width: int, height: int, pix: str, rotation: int, out_info: VideoInfo):
+            return FfmpegWriter(dst, width=width, height=height, pix_fmt=pix, info=out_info, encode=cfg.encode,
                                 source=src)
     else:
         container = open_input(src)
         info = video_info(container)
         items = demux(container, passthrough=cfg.encode.audio, allow_partial=cfg.allow_partial)
 
-        def make_writer(width: int, height: int, pix: str, rotation: int):
-            return ClipWriter(dst, width=width, height=height, pix_fmt=pix, info=info, encode=cfg.encode,
+        def make_writer(width: int, height: int, pix: str, rotation: int, out_info: VideoInfo):
+            return ClipWriter(dst, width=width, height=height, pix_fmt=pix, info=out_info, encode=cfg.encode,
                               source=container, rotation=rotation)
     expected = info.nb_frames or (round(info.duration * float(info.rate)) if info.duration and info.rate else None)
     if cfg.reference is not None:
@@ -230,7 +230,8 @@ def _upscale_video(src: Path, dst: Path, cfg: UpscaleConfig, engine_info: tuple[
                         pix = output_pix_fmt(out_frame.pix_fmt, codec, cfg.encode.pix_fmt)
                         if pix.replace("yuvj", "yuv") != out_frame.pix_fmt.replace("yuvj", "yuv"):
                             raise MediaError(f"{codec} cannot encode {out_frame.pix_fmt}; pick another --codec")
-                        state["writer"] = make_writer(out_frame.width, out_frame.height, pix, src_frame.rotation)
+                        state["writer"] = make_writer(out_frame.width, out_frame.height, pix, src_frame.rotation,
+                                                      with_frame_colors(info, src_frame.color))
                         state["sidecars"] = _Sidecars(dst)
                         state["size_out"] = (out_frame.width, out_frame.height)
                         for p in pending_packets:

@@ -57,6 +57,9 @@ class YuvFrame:
     time_base: Fraction | None
     index: int
     rotation: int = 0  # display rotation, degrees counter-clockwise (container side data)
+    # FFmpeg colour enums (primaries, transfer, matrix, range) of the planes as held here:
+    # the decoder's tags, or BT.601 limited range after an RGB -> YCbCr conversion. None: unknown.
+    color: tuple[int, int, int, int] | None = None
 
     @property
     def info(self) -> FormatInfo:

@@ -28,12 +28,14 @@ from vsr.color import rgb_to_ycbcr, to_uint
 from vsr.frames import FORMATS, YuvFrame
 from vsr.io.probe import MediaError, open_input
 
-__all__ = ["demux", "iter_frames", "frame_to_yuv", "PASSTHROUGH_TYPES"]
+__all__ = ["demux", "iter_frames", "frame_to_yuv", "PASSTHROUGH_TYPES", "BT601_MATRIX", "LIMITED_RANGE"]
 
 log = logging.getLogger(__name__)
 
 PASSTHROUGH_TYPES = ("audio", "subtitle")
 
+BT601_MATRIX = 6  # AVCOL_SPC_SMPTE170M
+LIMITED_RANGE = 1  # AVCOL_RANGE_MPEG
 _SAME_SAMPLES = {"nv12": "yuv420p", "nv21": "yuv420p", "p010le": "yuv420p10le", "nv16": "yuv422p"}
 _RGB_FAMILY = ("rgb", "bgr", "gbr", "argb", "abgr", "rgba", "bgra", "pal8", "0rgb", "rgb0", "bgr0", "0bgr")
 
@@ -52,22 +54,27 @@ def frame_to_yuv(frame: av.VideoFrame, index: int) -> YuvFrame:
     pts = frame.pts
     time_base = frame.time_base
     rotation = int(getattr(frame, "rotation", 0) or 0)
+    prim, trc = int(frame.color_primaries), int(frame.color_trc)
+    # What our own conversions write: BT.601 (SMPTE 170M matrix), limited range (vsr.color).
+    converted = (prim, trc, BT601_MATRIX, LIMITED_RANGE)
     if name in _SAME_SAMPLES:
         frame = frame.reformat(format=_SAME_SAMPLES[name])
         name = frame.format.name
     if name in FORMATS:
         dtype = np.uint16 if FORMATS[name].bit_depth > 8 else np.uint8
         planes = tuple(_plane_array(p, dtype) for p in frame.planes)
-        return YuvFrame(planes, name, pts, time_base, index, rotation)
+        tags = (prim, trc, int(frame.colorspace), int(frame.color_range))
+        return YuvFrame(planes, name, pts, time_base, index, rotation, tags)
     if name.startswith(_RGB_FAMILY) or name in ("gbrp", "gbrap"):
         rgb = frame.to_ndarray(format="rgb24")
         ycc = to_uint(rgb_to_ycbcr(rgb))
         return YuvFrame(tuple(np.ascontiguousarray(ycc[:, :, i]) for i in range(3)), "yuv444p", pts, time_base,
-                        index, rotation)
+                        index, rotation, converted)
     if index == 0:
         log.warning("pixel format %s converted to yuv444p by libswscale", name)
-    frame = frame.reformat(format="yuv444p")
-    return YuvFrame(tuple(_plane_array(p, np.uint8) for p in frame.planes), "yuv444p", pts, time_base, index, rotation)
+    frame = frame.reformat(format="yuv444p", dst_colorspace="ITU601", dst_color_range="MPEG")
+    return YuvFrame(tuple(_plane_array(p, np.uint8) for p in frame.planes), "yuv444p", pts, time_base, index, rotation,
+                    converted)
 
 
 def declared_seconds(container: av.container.InputContainer) -> float | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -22,7 +23,8 @@ from vsr.config import EncodeConfig
 from vsr.frames import FORMATS, YuvFrame
 from vsr.io.probe import MediaError, VideoInfo
 
-__all__ = ["ClipWriter", "CONTAINER_FORMATS", "part_path", "output_pix_fmt", "resolve_codec"]
+__all__ = ["ClipWriter", "CONTAINER_FORMATS", "part_path", "output_pix_fmt", "resolve_codec", "with_frame_colors",
+           "video_encoders"]
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,34 @@ def resolve_codec(path: Path, requested: str | None) -> str:
     if requested:
         return requested
     return _DEFAULT_CODECS.get(CONTAINER_FORMATS.get(Path(path).suffix.lower(), ""), "libx264")
+
+
+# Tags a muxer computes for itself (Matroska statistics, durations): never copied.
+_DERIVED_TAGS = ("DURATION", "NUMBER_OF_FRAMES", "NUMBER_OF_BYTES", "BPS", "_STATISTICS_", "ENCODER", "encoder")
+
+
+def _stream_tags(tags: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in tags.items() if not k.upper().startswith(tuple(t.upper() for t in _DERIVED_TAGS))}
+
+
+def with_frame_colors(info: VideoInfo, color: tuple[int, int, int, int] | None) -> VideoInfo:
+    """``info`` with the colour tags of the planes actually written.
+
+    A frame's own tags win where it has them: after an RGB -> YCbCr conversion
+    the matrix and range are ours (BT.601, limited), never the source's GBR/pc,
+    and a codec that signals tags in its bitstream (VP9) reports them per frame
+    while the container leaves them unspecified.
+    """
+    if color is None:
+        return info
+    prim, trc, space, rng = color
+    return replace(
+        info,
+        color_primaries=prim if prim != 2 else info.color_primaries,
+        color_trc=trc if trc != 2 else info.color_trc,
+        colorspace=space if space != 2 else info.colorspace,
+        color_range=rng if rng != 0 else info.color_range,
+    )
 
 
 def video_encoders() -> list[str]:
@@ -148,13 +178,15 @@ class ClipWriter:
         if source is not None:
             self.container.metadata.update({k: v for k, v in source.metadata.items() if k != "encoder"})
             src_video = source.streams.video[0]
-            stream.metadata.update(src_video.metadata)
+            stream.metadata.update(_stream_tags(src_video.metadata))
             if encode.audio:
                 for s in source.streams:
                     if s.type not in ("audio", "subtitle"):
                         continue
                     try:
-                        self.passthrough[s.index] = self.container.add_stream_from_template(s)
+                        out = self.container.add_stream_from_template(s)
+                        out.metadata.update(_stream_tags(s.metadata))  # language, title, handler
+                        self.passthrough[s.index] = out
                     except (ValueError, av.error.FFmpegError) as exc:
                         log.warning("%s stream %d (%s) cannot go into %s and is dropped: %s",
                                     s.type, s.index, s.codec_context.name, self.path.suffix, exc)

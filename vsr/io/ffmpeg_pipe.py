@@ -92,12 +92,16 @@ class FfmpegReader:
         rate = Fraction(s.get("avg_frame_rate", "0/1"))
         tb = Fraction(s.get("time_base", "1/90000"))
         duration = float(s.get("duration") or meta.get("format", {}).get("duration") or 0) or None
+        rgb_source = src_fmt not in FORMATS and (src_fmt.startswith(("rgb", "bgr", "gbr", "argb", "abgr", "0rgb",
+                                                                     "0bgr", "pal8")))
         self.info = VideoInfo(
             width=self.width, height=self.height, rate=rate if rate > 0 else Fraction(s.get("r_frame_rate", "25/1")),
             time_base=tb, pix_fmt=src_fmt, codec=s.get("codec_name", "?"),
             color_primaries=_PRIMARIES.get(s.get("color_primaries", ""), 2),
             color_trc=_TRC.get(s.get("color_transfer", ""), 2),
-            colorspace=_SPACE.get(s.get("color_space", ""), 2), color_range=_RANGE.get(s.get("color_range", ""), 0),
+            # An RGB source reaches the pipe as BT.601 limited-range YUV (swscale's default): tag that.
+            colorspace=6 if rgb_source else _SPACE.get(s.get("color_space", ""), 2),
+            color_range=1 if rgb_source else _RANGE.get(s.get("color_range", ""), 0),
             has_audio=False, duration=duration, nb_frames=int(s.get("nb_frames") or 0),
         )
 

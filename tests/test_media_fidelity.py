@@ -1,0 +1,93 @@
+"""What survives an upscale: colours of RGB-codec sources, every colour tag, stream languages."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from conftest import gradient_rgb, shared
+
+from cli import main
+
+FFMPEG = shutil.which("ffmpeg")
+needs_ffmpeg = pytest.mark.skipif(FFMPEG is None, reason="the ffmpeg binary makes the inputs")
+
+
+def _run(*args: str) -> None:
+    res = CliRunner().invoke(main, ["upscale", *args, "--quiet", "--preset", "ultrafast", "--no-ssim"])
+    assert res.exit_code == 0, res.output
+
+
+def _first_rgb(path: Path) -> np.ndarray:
+    with av.open(str(path)) as c:
+        return next(c.decode(video=0)).to_ndarray(format="rgb24")
+
+
+@needs_ffmpeg
+@pytest.mark.parametrize(("codec", "ext", "pix"), [("png", ".mov", "rgb24"), ("qtrle", ".mov", "rgb24"),
+                                                   ("ffv1", ".mkv", "bgr0")])
+def test_rgb_codec_sources_keep_their_colours(tmp_path: Path, codec: str, ext: str, pix: str):
+    """Decoded RGB is converted to BT.601 YCbCr: the output must say so, not copy the GBR/pc tags."""
+    frames = tmp_path / "f%02d.png"
+    for i in range(4):
+        import cv2
+
+        cv2.imwrite(str(frames).replace("%02d", f"{i:02d}"), gradient_rgb(48, 64, i)[:, :, ::-1])
+    src = tmp_path / f"in{ext}"
+    subprocess.run([FFMPEG, "-y", "-loglevel", "error", "-framerate", "10", "-i", str(frames), "-c:v", codec,
+                    "-pix_fmt", pix, str(src)], check=True)
+    dst = tmp_path / "out.mp4"
+    _run(str(src), str(dst), "--model", "bicubic")
+    with av.open(str(dst)) as c:
+        cc = c.streams.video[0].codec_context
+        assert int(cc.colorspace) == 6 and int(cc.color_range) == 1  # BT.601 matrix, limited range
+    want = _first_rgb(src).astype(np.int16)
+    got = _first_rgb(dst)[::2, ::2].astype(np.int16)  # bicubic x2 then decimate: close to the source
+    assert np.abs(got - want).mean() < 12, np.abs(got - want).mean()
+    # magenta/green: a chroma swap or a wrong matrix shows as large per-channel mean errors
+    assert np.abs(got.mean(axis=(0, 1)) - want.mean(axis=(0, 1))).max() < 4
+
+
+def _frame_tags(path: Path) -> dict[str, int]:
+    with av.open(str(path)) as c:
+        f = next(c.decode(video=0))
+        cc = c.streams.video[0].codec_context
+        return {"primaries": int(f.color_primaries) if int(f.color_primaries) != 2 else int(cc.color_primaries),
+                "trc": int(f.color_trc) if int(f.color_trc) != 2 else int(cc.color_trc),
+                "matrix": int(f.colorspace) if int(f.colorspace) != 2 else int(cc.colorspace),
+                "range": int(f.color_range) or int(cc.color_range)}
+
+
+@needs_ffmpeg
+def test_webm_keeps_the_bitstream_colour_tags(tmp_path: Path):
+    """big_buck_bunny_432_433.webm signals range and matrix only in its VP9 frames."""
+    src = shared("clips", "big_buck_bunny_432_433.webm")
+    small = tmp_path / "small.webm"
+    subprocess.run([FFMPEG, "-y", "-loglevel", "error", "-i", str(src), "-t", "0.3", "-vf", "scale=320:180",
+                    "-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-an", str(small)], check=True)
+    a = _frame_tags(small)
+    assert a["range"] == 1 and a["matrix"] == 5
+    dst = tmp_path / "out.webm"
+    _run(str(small), str(dst), "--model", "bicubic")
+    assert _frame_tags(dst) == a
+    with av.open(str(dst)) as c:
+        cc = c.streams.video[0].codec_context
+        assert int(cc.color_range) == 1 and int(cc.colorspace) == 5  # the container says it too
+
+
+@needs_ffmpeg
+def test_stream_languages_survive(tmp_path: Path):
+    clip = shared("clips", "chaplin.mp4")
+    src = tmp_path / "two_audio.mkv"
+    subprocess.run([FFMPEG, "-y", "-loglevel", "error", "-t", "1", "-i", str(clip), "-map", "0:v", "-map", "0:a",
+                    "-map", "0:a", "-c", "copy", "-metadata:s:a:0", "language=eng", "-metadata:s:a:1",
+                    "language=fra", str(src)], check=True)
+    dst = tmp_path / "out.mkv"
+    _run(str(src), str(dst), "--model", "bicubic")
+    with av.open(str(dst)) as c:
+        assert [s.metadata.get("language") for s in c.streams.audio] == ["eng", "fra"]
