@@ -10,6 +10,7 @@ import functools
 import json
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -43,7 +44,7 @@ def _fail_cleanly(fn: Callable) -> Callable:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except click.ClickException:
+        except (click.ClickException, BrokenPipeError):
             raise
         except USER_ERRORS as exc:
             msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
@@ -52,7 +53,43 @@ def _fail_cleanly(fn: Callable) -> Callable:
     return wrapper
 
 
-@click.group()
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that every cleanup path runs, as for Ctrl-C."""
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
+class _Group(click.Group):
+    """The vsr group: exit codes as shells expect for signals (130 for SIGINT, 143 for SIGTERM)."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D102
+        if kwargs.get("standalone_mode", True) is False:
+            return super().main(*args, **kwargs)
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+        try:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except (KeyboardInterrupt, click.exceptions.Abort):
+            click.echo("Interrupted: nothing was left at the output path.", err=True)
+            sys.exit(130)
+        except Terminated:
+            click.echo("Terminated: nothing was left at the output path.", err=True)
+            sys.exit(143)
+        except BrokenPipeError:  # `vsr models | head`: the reader left, nothing to report
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(1)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+
+@click.group(cls=_Group)
 @click.version_option(__version__, prog_name="vsr")
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
 def main(verbose: int) -> None:

@@ -387,11 +387,13 @@ def _run_local(cfg: BatchConfig, tasks: list[Task], record: Callable[[dict[str, 
                     for path in _owned_paths(task.dst):
                         path.with_name(path.name + ".part").unlink(missing_ok=True)
                 record(rec)
-    finally:
-        for proc, recv, _ in running.values():
+    finally:  # interrupted (Ctrl-C, SIGTERM): the workers go, and so do their unfinished files
+        for proc, recv, task in running.values():
             proc.kill()
             proc.join()
             recv.close()
+            for path in _owned_paths(task.dst):
+                path.with_name(path.name + ".part").unlink(missing_ok=True)
 
 
 def _task_process(conn: Any, task: Task, upscale: UpscaleConfig, device: str | None, threads: int | None) -> None:
