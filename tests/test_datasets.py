@@ -141,3 +141,20 @@ def test_real_training_sets_are_found():
     assert len(files) == 291
     with pytest.raises(FileNotFoundError):
         list_images([Path("/nonexistent/folder")])
+
+
+def test_a_corrupt_image_is_named_and_skipped(tmp_path: Path, caplog: pytest.LogCaptureFixture):
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / f"{i}.png"), gradient_rgb(64, 64, i)[:, :, ::-1])
+    bad = tmp_path / "1.png"
+    bad.write_bytes(bad.read_bytes()[:100])  # a cut PNG
+    ds = FrameFolderDataset([tmp_path], scale=2, patch_size=32)
+    with caplog.at_level("WARNING"):
+        lr, hr = ds[(1, 7)]  # the cut file's index: the next readable file stands in
+    assert hr.shape == (1, 1, 32, 32) and lr.shape == (1, 1, 16, 16)
+    assert "1.png" in caplog.text
+    empty = tmp_path / "bad_only"
+    empty.mkdir()
+    (empty / "x.png").write_bytes(b"not a png")
+    with pytest.raises(ValueError, match="no readable image"):
+        FrameFolderDataset([empty], scale=2, patch_size=32)

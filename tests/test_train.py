@@ -190,3 +190,18 @@ def test_init_across_scales_copies_only_matching_tensors(tmp_path: Path):
     _init_from(x4, path)
     torch.testing.assert_close(x4.head.weight, x2.head.weight)
     assert x4.tail[0].weight.abs().sum() == 0
+
+
+def test_each_rank_takes_its_local_gpu(monkeypatch: pytest.MonkeyPatch):
+    """torchrun sets LOCAL_RANK: rank 1 must run on cuda:1, not every rank on cuda:0."""
+    from vsr.train import loop
+
+    calls = []
+    monkeypatch.setattr(loop.torch.cuda, "set_device", calls.append)
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert loop._rank_device(torch.device("cuda")) == torch.device("cuda", 1)
+    assert calls == [torch.device("cuda", 1)]
+    assert loop._rank_device(torch.device("cuda", 0)) == torch.device("cuda", 0)  # an explicit index wins
+    assert loop._rank_device(torch.device("cpu")) == torch.device("cpu")
+    monkeypatch.delenv("LOCAL_RANK")
+    assert loop._rank_device(torch.device("cuda")) == torch.device("cuda")

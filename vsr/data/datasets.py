@@ -9,6 +9,7 @@ workers: that is what makes ``--resume`` continue exactly.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -18,9 +19,11 @@ from numpy.typing import NDArray
 
 from vsr.color import rgb_to_y, to_uint
 from vsr.degrade import DEGRADATIONS, degrade, imresize
-from vsr.io.images import IMAGE_EXTENSIONS, read_rgb
+from vsr.io.images import IMAGE_EXTENSIONS, ImageError, read_rgb
 
 __all__ = ["list_images", "load_y", "FrameFolderDataset", "IterationBatchSampler", "Y_SUFFIX"]
+
+log = logging.getLogger(__name__)
 
 # Files written by ``vsr extract-frames --y-only`` hold the luma plane itself.
 Y_SUFFIX = ".y.png"
@@ -47,6 +50,23 @@ def load_y(path: Path) -> NDArray[np.uint8]:
     if str(path).endswith(Y_SUFFIX):
         return img if img.ndim == 2 else img[:, :, 0]
     return to_uint(rgb_to_y(img))
+
+
+def _check_readable(roots: Sequence[Path], files: list[str]) -> None:
+    """Refuse a data folder in which no image decodes (one decode per folder when all is well)."""
+    for root in roots:
+        prefix = str(Path(root))
+        mine = [f for f in files if f == prefix or f.startswith(prefix.rstrip("/") + "/")]
+        if not mine:
+            raise ValueError(f"no images found under {root}")
+        for f in mine:
+            try:
+                read_rgb(Path(f))
+                break
+            except ImageError:
+                log.warning("skipping an unreadable training image: %s", f)
+        else:
+            raise ValueError(f"no readable image under {root}")
 
 
 class FrameFolderDataset(torch.utils.data.Dataset):
@@ -81,6 +101,8 @@ class FrameFolderDataset(torch.utils.data.Dataset):
         self.files = [str(p) for p in list_images(roots)]
         if not self.files:
             raise ValueError(f"no images found under {', '.join(map(str, roots))}")
+        self._unreadable: set[int] = set()
+        _check_readable(roots, self.files)
         self.scale = scale
         self.patch_size = patch_size
         self.degradation = degradation
@@ -114,10 +136,28 @@ class FrameFolderDataset(torch.utils.data.Dataset):
                 lr, hr = lr.T, hr.T
         return lr, hr
 
+    def _read(self, index: int) -> NDArray[np.uint8] | None:
+        """The file's luma, or None (with one warning per file) when it cannot be decoded."""
+        try:
+            return load_y(Path(self.files[index]))
+        except ImageError as exc:
+            if index not in self._unreadable:
+                self._unreadable.add(index)
+                log.warning("skipping an unreadable training image: %s", exc)
+            return None
+
     def __getitem__(self, key: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
         index, seed = key
         rng = np.random.default_rng(seed)
-        y = load_y(Path(self.files[index]))
+        # An unreadable file gives way to the next readable one (deterministic, like small images).
+        y = None
+        for step in range(len(self.files)):
+            y = self._read((index + step) % len(self.files))
+            if y is not None:
+                index = (index + step) % len(self.files)
+                break
+        if y is None:
+            raise ValueError("no readable training image left")
         if self.scale_aug < 1.0:
             # Scale augmentation (VDSR, Kim et al. 2016): a randomly shrunk copy of
             # the image is a new HR image with other texture frequencies; the
@@ -137,7 +177,9 @@ class FrameFolderDataset(torch.utils.data.Dataset):
                 break
             if step == len(self.files):
                 raise ValueError(f"no image is larger than the patch size {self.patch_size}")
-            y = load_y(Path(self.files[(index + step) % len(self.files)]))
+            y = self._read((index + step) % len(self.files))
+            if y is None:
+                y = np.zeros((0, 0), np.uint8)  # unreadable: on to the next file
         pairs = [self._patch(y, rng) for _ in range(self.patches_per_image)]
         lr = np.stack([a for a, _ in pairs])[:, None].astype(np.float32) / 255.0
         hr = np.stack([b for _, b in pairs])[:, None].astype(np.float32) / 255.0
