@@ -105,7 +105,7 @@ def upscale_options(fn: Callable) -> Callable:
     """The per-clip options shared by ``upscale`` and ``batch`` (one list)."""
     options = [
         click.option("--scale", type=click.Choice(SCALES), default="2", show_default=True,
-                     help="Total upscaling factor (8/9/16 need --passes 2)."),
+                     help="Total upscaling factor: 2, 3, 4 in one pass; 8 = 2 x 3 passes, 9 = 3 x 2, 16 = 4 x 2 or 2 x 4."),
         click.option("--model", default=DEFAULT_MODEL, show_default=True,
                      help="Model name (see 'vsr models'); 'bicubic' needs no weights."),
         click.option("--weights", type=click.Path(path_type=Path), default=None,
@@ -189,7 +189,14 @@ class _Bar:
 @upscale_options
 @_fail_cleanly
 def upscale(src: Path, dst: Path, **opts: Any) -> None:
-    """Upscale a video or an image SRC into DST."""
+    """Upscale a video or an image SRC into DST.
+
+    \b
+    Examples:
+      vsr upscale in.mp4 out.mp4 --scale 2
+      vsr upscale photo.png photo_x4.png --scale 4 --model edsr
+      vsr upscale in.mp4 out.mp4 --eval   (input = ground truth: downscale, upscale, compare)
+    """
     _passive_thread_waits()
     from pipelines.clip import upscale_path
 
@@ -262,7 +269,13 @@ def _parse_model_args(items: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--quiet", is_flag=True)
 @_fail_cleanly
 def train(quiet: bool, model_args: tuple[str, ...], data: tuple[Path, ...], scale: str, **opts: Any) -> None:
-    """Train a model on image/frame folders; export OUT/best.pt in the weights format."""
+    """Train a model on image/frame folders; export OUT/best.pt in the weights format.
+
+    \b
+    Examples:
+      vsr train --model fast --scale 2 --data ../shared/data/T91 --val ../shared/data/Kodak24 --out runs/x2
+      vsr train --model fast --scale 2 --data frames/ --out runs/x2 --teacher weights/edsr_x2.pt --resume
+    """
     from pipelines.train import run_training
     from vsr.config import TrainConfig
 
@@ -311,7 +324,13 @@ def train(quiet: bool, model_args: tuple[str, ...], data: tuple[Path, ...], scal
 @_fail_cleanly
 def eval_cmd(folders: tuple[Path, ...], out: Path | None, no_ssim: bool, scale: str, ensemble: str,
              **opts: Any) -> None:
-    """PSNR/SSIM-Y on benchmark image FOLDERS (e.g. Set5 Set14 B100), with bicubic beside it."""
+    """PSNR/SSIM-Y on benchmark image FOLDERS (e.g. Set5 Set14 B100), with bicubic beside it.
+
+    \b
+    Examples:
+      vsr eval ../shared/data/Set5 ../shared/data/Set14 --scale 2
+      vsr eval ../shared/data/Set5 --scale 4 --model edsr --out set5_x4.json
+    """
     from pipelines.evaluate import evaluate_sets, format_table, write_results
     from vsr.config import EngineConfig
 
@@ -331,7 +350,13 @@ def eval_cmd(folders: tuple[Path, ...], out: Path | None, no_ssim: bool, scale: 
 @click.option("--quiet", is_flag=True)
 @_fail_cleanly
 def extract_frames(clip: Path, folder: Path, every: int, y_only: bool, quiet: bool) -> None:
-    """Write CLIP's frames losslessly as PNGs into FOLDER (training data from footage)."""
+    """Write CLIP's frames losslessly as PNGs into FOLDER (training data from footage).
+
+    \b
+    Examples:
+      vsr extract-frames clip.mp4 frames/ --every 5
+      vsr extract-frames clip.mp4 frames/ --y-only
+    """
     from pipelines.frames import extract_frames as run
 
     bar = _Bar(quiet)
@@ -349,7 +374,13 @@ def extract_frames(clip: Path, folder: Path, every: int, y_only: bool, quiet: bo
 @click.option("--quiet", is_flag=True)
 @_fail_cleanly
 def demo(out: Path, scale: str, quiet: bool) -> None:
-    """Make a sample clip and upscale it with the default model (no input needed)."""
+    """Make a sample clip and upscale it with the default model (no input needed).
+
+    \b
+    Examples:
+      vsr demo
+      vsr demo --scale 4 --out /tmp/demo
+    """
     _passive_thread_waits()
     from pipelines.clip import upscale_path
     from pipelines.demo import make_sample_clip
@@ -385,6 +416,11 @@ def demo(out: Path, scale: str, quiet: bool) -> None:
 @_fail_cleanly
 def bench(clip: Path | None, frames: int, json_out: Path | None, **opts: Any) -> None:
     """Frames/s of decode, engine (fp32 and bf16), encode and the whole pipeline, beside bicubic.
+
+    \b
+    Examples:
+      vsr bench
+      vsr bench clip.mp4 --model edsr --json-out bench.json
 
     Without CLIP a 640x360 sample clip is drawn first (the 360p -> 720p case).
     """
@@ -429,7 +465,14 @@ def bench(clip: Path | None, frames: int, json_out: Path | None, **opts: Any) ->
 @_fail_cleanly
 def batch(src_dir: Path, dst_dir: Path, globs: tuple[str, ...], ext: str | None, jobs: int, devices: str | None,
           executor: str, address: str | None, force: bool, **opts: Any) -> None:
-    """Upscale every clip and image under SRC_DIR into DST_DIR (mirrored tree, resumable)."""
+    """Upscale every clip and image under SRC_DIR into DST_DIR (mirrored tree, resumable).
+
+    \b
+    Examples:
+      vsr batch videos/ upscaled/ --scale 2
+      vsr batch videos/ upscaled/ --jobs 2 --glob '*.mp4'
+      vsr batch videos/ upscaled/ --executor ray --address auto
+    """
     _passive_thread_waits()
     from tqdm import tqdm
 

@@ -190,3 +190,17 @@ def test_truncated_real_clip(tmp_path: Path):
                                     "--preset", "ultrafast"])
     assert res.exit_code != 0 and "truncated" in res.output, res.output
     assert not dst.exists() and not list(tmp_path.glob("*.part"))
+
+
+@pytest.mark.parametrize("verb", sorted(main.commands))
+def test_every_verb_has_examples(verb: str):
+    res = CliRunner().invoke(main, [verb, "--help"])
+    assert res.exit_code == 0
+    assert "Examples:" in res.output and f"vsr {verb}" in res.output.split("Examples:")[1]
+
+
+def test_no_progress_bar_fragments_when_stderr_is_not_a_terminal(corpus: dict[str, Path], tmp_path: Path):
+    res = CliRunner().invoke(main, ["upscale", str(corpus["clip"]), str(tmp_path / "o.mp4"), "--model", "bicubic",
+                                    "--preset", "ultrafast"])
+    assert res.exit_code == 0
+    assert "frame/s" not in res.output and "it/s" not in res.output and "\r" not in res.output
