@@ -56,6 +56,7 @@ class ClipReport:
     means: dict[str, float]
     split_seconds: dict[str, float] = field(default_factory=dict)
     engine: dict[str, Any] = field(default_factory=dict)
+    streams: tuple[str, ...] = ()  # audio/subtitle streams transcoded or dropped, and why
 
 
 def sidecar_paths(dst: Path) -> tuple[Path, Path]:
@@ -311,7 +312,7 @@ def _upscale_video(src: Path, dst: Path, cfg: UpscaleConfig, engine_info: tuple[
             src=str(src), dst=str(dst), frames=decoded, seconds=wall, fps=decoded / wall if wall else 0.0,
             size_in=(info.width, info.height), size_out=state["size_out"], means=state["sidecars"].means(),
             split_seconds={"decode": decode_busy[0], "engine": engine.stats.seconds, "encode": encode_busy[0]},
-            engine=einfo,
+            engine=einfo, streams=tuple(getattr(state["writer"], "stream_notes", ())),
         )
         state["sidecars"].finish(_summary(report, cfg, mode))
         return report

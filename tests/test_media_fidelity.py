@@ -91,3 +91,28 @@ def test_stream_languages_survive(tmp_path: Path):
     _run(str(src), str(dst), "--model", "bicubic")
     with av.open(str(dst)) as c:
         assert [s.metadata.get("language") for s in c.streams.audio] == ["eng", "fra"]
+
+
+@needs_ffmpeg
+def test_streams_the_container_cannot_hold_are_converted_or_recorded(tmp_path: Path):
+    import json
+
+    clip = shared("clips", "chaplin.mp4")  # MP3 audio
+    dst = tmp_path / "out.webm"
+    _run(str(clip), str(dst), "--model", "bicubic")
+    with av.open(str(dst)) as c:
+        assert [s.codec_context.name for s in c.streams.audio] == ["opus"]
+        audio = sum(f.samples for f in c.decode(audio=0)) / c.streams.audio[0].codec_context.sample_rate
+    assert abs(audio - 9.61) < 0.1  # the whole track, not a fragment
+    notes = json.loads(Path(str(dst) + ".summary.json").read_text())["streams"]
+    assert len(notes) == 1 and "transcoded to libopus" in notes[0]
+
+    srt = tmp_path / "s.srt"
+    srt.write_text("1\n00:00:00,000 --> 00:00:00,500\nhello\n")
+    src = tmp_path / "with_subs.mkv"
+    subprocess.run([FFMPEG, "-y", "-loglevel", "error", "-t", "1", "-i", str(clip), "-i", str(srt), "-map", "0",
+                    "-map", "1", "-c", "copy", "-c:s", "srt", str(src)], check=True)
+    dst = tmp_path / "out.mp4"
+    _run(str(src), str(dst), "--model", "bicubic")
+    notes = json.loads(Path(str(dst) + ".summary.json").read_text())["streams"]
+    assert any("subtitle" in n and "dropped" in n for n in notes), notes

@@ -110,6 +110,55 @@ def output_pix_fmt(source: str, codec: str, requested: str | None) -> str:
     return "yuv420p10le" if FORMATS[source].bit_depth > 8 and "yuv420p10le" in supported else "yuv420p"
 
 
+# The audio encoder for a container that cannot hold the source's audio as it is.
+_AUDIO_FOR_CONTAINER = {"webm": "libopus", "mp4": "aac", "mov": "aac", "mpegts": "aac", "avi": "libmp3lame"}
+
+
+class _AudioTranscoder:
+    """Decode one source audio stream's packets and re-encode them for the output container.
+
+    Timestamps: the output starts where the source's first decoded frame starts and
+    then counts samples, so the track stays in sync and gapless.
+    """
+
+    def __init__(self, container: av.container.OutputContainer, src: av.stream.Stream, codec: str) -> None:
+        cc = src.codec_context
+        encoder = av.codec.Codec(codec, "w")
+        rates = list(encoder.audio_rates or [])
+        rate = cc.sample_rate if not rates or cc.sample_rate in rates else max(rates)
+        self.stream = container.add_stream(codec, rate=rate)
+        layout = cc.layout.name if cc.layout.nb_channels <= 2 or codec != "libopus" else "stereo"
+        self.stream.layout = layout
+        fmt = (encoder.audio_formats or [None])[0]
+        self.stream.metadata.update(_stream_tags(src.metadata))
+        self.resampler = av.AudioResampler(format=fmt.name if fmt else None, layout=layout, rate=rate)
+        self.rate = rate
+        self.samples: int | None = None
+
+    def _encode(self, frames: list[av.AudioFrame]) -> list[av.Packet]:
+        out = []
+        for frame in frames:
+            frame.pts = self.samples
+            frame.time_base = Fraction(1, self.rate)
+            self.samples += frame.samples
+            out.extend(self.stream.encode(frame))
+        return out
+
+    def feed(self, packet: av.Packet) -> list[av.Packet]:
+        out = []
+        for frame in packet.decode():
+            if self.samples is None:
+                start = float(frame.pts * frame.time_base) if frame.pts is not None and frame.time_base else 0.0
+                self.samples = max(0, round(start * self.rate))
+            out.extend(self._encode(self.resampler.resample(frame)))
+        return out
+
+    def flush(self) -> list[av.Packet]:
+        if self.samples is None:
+            return list(self.stream.encode(None))
+        return self._encode(self.resampler.resample(None)) + list(self.stream.encode(None))
+
+
 class ClipWriter:
     """Encode YuvFrames of one size to ``path`` (via ``path.part``)."""
 
@@ -175,6 +224,8 @@ class ClipWriter:
             stream.set_display_rotation(self.rotation)
         self.stream = stream
         self.passthrough: dict[int, av.stream.Stream] = {}
+        self.transcoders: dict[int, _AudioTranscoder] = {}
+        self.stream_notes: list[str] = []  # what happened to each non-video stream that was not copied
         if source is not None:
             self.container.metadata.update({k: v for k, v in source.metadata.items() if k != "encoder"})
             src_video = source.streams.video[0]
@@ -187,9 +238,25 @@ class ClipWriter:
                         out = self.container.add_stream_from_template(s)
                         out.metadata.update(_stream_tags(s.metadata))  # language, title, handler
                         self.passthrough[s.index] = out
+                        continue
                     except (ValueError, av.error.FFmpegError) as exc:
-                        log.warning("%s stream %d (%s) cannot go into %s and is dropped: %s",
-                                    s.type, s.index, s.codec_context.name, self.path.suffix, exc)
+                        reason = str(exc)
+                    fmt = CONTAINER_FORMATS.get(self.path.suffix.lower(), "")
+                    target = _AUDIO_FOR_CONTAINER.get(fmt, "aac") if s.type == "audio" else None
+                    if target is not None:
+                        try:
+                            self.transcoders[s.index] = _AudioTranscoder(self.container, s, target)
+                            note = (f"audio stream {s.index} ({s.codec_context.name}) transcoded to {target}: "
+                                    f"{self.path.suffix} cannot hold it")
+                            self.stream_notes.append(note)
+                            log.info("%s", note)
+                            continue
+                        except (ValueError, av.error.FFmpegError) as exc:
+                            reason = f"{reason}; transcoding to {target} failed: {exc}"
+                    note = f"{s.type} stream {s.index} ({s.codec_context.name}) dropped: {reason}"
+                    self.stream_notes.append(note)
+                    log.warning("%s stream %d (%s) cannot go into %s and is dropped: %s",
+                                s.type, s.index, s.codec_context.name, self.path.suffix, reason)
 
     def write(self, frame: YuvFrame) -> None:
         """Encode one frame (its planes must match the writer's size and format)."""
@@ -205,7 +272,12 @@ class ClipWriter:
         self.frames += 1
 
     def write_packet(self, packet: av.Packet) -> None:
-        """Mux a passthrough packet from the source (dropped if its stream was not kept)."""
+        """Mux a passthrough packet from the source, or transcode it (dropped if its stream was not kept)."""
+        transcoder = self.transcoders.get(packet.stream.index)
+        if transcoder is not None:
+            for out in transcoder.feed(packet):
+                self.container.mux(out)
+            return
         stream = self.passthrough.get(packet.stream.index)
         if stream is None:
             return
@@ -213,9 +285,12 @@ class ClipWriter:
         self.container.mux(packet)
 
     def close(self) -> None:
-        """Flush the encoder, finish the file and move it into place."""
+        """Flush the encoders, finish the file and move it into place."""
         for packet in self.stream.encode(None):
             self.container.mux(packet)
+        for transcoder in self.transcoders.values():
+            for packet in transcoder.flush():
+                self.container.mux(packet)
         self.container.close()
         os.replace(self.part, self.path)
 
