@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 import numpy as np
 import pytest
 import torch
@@ -143,3 +144,32 @@ def test_out_of_memory_fails_loudly_at_the_end():
     engine = Engine(Hopeless(), device="cpu", dtype="fp32", batch_size=2)
     with pytest.raises(MemoryError, match="out of memory even with batch 1"):
         engine.upscale_y(np.zeros((2, 64, 64), np.uint8))
+
+
+def test_cpu_out_of_memory_backs_off_to_tiles(tmp_path: Path):
+    """Under an address-space limit the CPU allocator raises a plain RuntimeError; the engine must
+    still halve the batch and tile, and the per-frame metric must not allocate at full size."""
+    import resource
+    import subprocess
+    import sys
+
+    import cv2
+
+    rng = np.random.default_rng(0)
+    src = tmp_path / "big.png"
+    cv2.imwrite(str(src), cv2.resize(rng.integers(0, 255, (150, 150), dtype=np.uint8), (1200, 1200),
+                                     interpolation=cv2.INTER_CUBIC))
+    dst = tmp_path / "big_x4.png"
+    limit = 1600 << 20  # torch itself maps about 0.65 GB; a whole-frame pass needs well over 1 GB more
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    root = Path(__file__).resolve().parent.parent
+    res = subprocess.run([sys.executable, str(root / "cli.py"), "upscale", str(src), str(dst), "--scale", "4",
+                          "--model", "espcn", "--dtype", "fp32", "--batch-size", "1"],
+                         capture_output=True, text=True, preexec_fn=cap, cwd=root, timeout=600)
+    assert res.returncode == 0, res.stderr
+    assert "tiling at" in res.stderr and "Traceback" not in res.stderr
+    out = cv2.imread(str(dst), cv2.IMREAD_UNCHANGED)
+    assert out.shape == (4800, 4800)

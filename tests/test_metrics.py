@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 import pytest
 
@@ -47,3 +48,21 @@ def test_ssim_drops_with_noise():
     a = np.tile(np.linspace(40, 200, 64), (64, 1)).astype(np.uint8)
     noisy = np.clip(a + rng.normal(0, 20, a.shape), 0, 255).astype(np.uint8)
     assert ssim(a, noisy) < 0.95
+
+
+def test_lr_consistency_window_equals_the_whole_frame_computation():
+    """On the window, the bounded computation gives what degrading the whole output gives."""
+    from pipelines.metrics import LR_WINDOW, _degrade_plane, lr_consistency
+    from vsr.metrics import psnr
+
+    rng = np.random.default_rng(0)
+    for scale, degradation in ((2, "bicubic"), (3, "bicubic"), (2, "blur")):
+        lr = rng.integers(16, 236, (LR_WINDOW + 90, LR_WINDOW + 130), dtype=np.uint8)
+        sr = np.clip(cv2.resize(lr, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC).astype(int)
+                     + rng.integers(-3, 4, (lr.shape[0] * scale, lr.shape[1] * scale)), 0, 255).astype(np.uint8)
+        whole = _degrade_plane(sr, scale, degradation, 8)
+        top, left = 45, 65
+        want = psnr(whole[top : top + LR_WINDOW, left : left + LR_WINDOW], lr[top : top + LR_WINDOW, left : left + LR_WINDOW])
+        assert abs(lr_consistency(lr, sr, scale, degradation, 8) - want) < 1e-9
+    tiny = np.full((1, 1), 100, np.uint8)
+    assert math.isnan(lr_consistency(tiny, np.full((2, 2), 100, np.uint8), 3, "bicubic", 8))

@@ -142,7 +142,7 @@ def _undo_dihedral(x: torch.Tensor, flip_h: bool, flip_w: bool, transpose: bool)
     return x.transpose(-2, -1) if transpose else x
 
 
-class EngineMemoryError(ValueError):
+class EngineMemoryError(MemoryError, ValueError):
     """Out of memory even at batch 1 on the smallest tiles: one line for the user."""
 
 
