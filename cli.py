@@ -46,6 +46,10 @@ def _fail_cleanly(fn: Callable) -> Callable:
             return fn(*args, **kwargs)
         except (click.ClickException, BrokenPipeError):
             raise
+        except RuntimeError as exc:
+            if "can't allocate memory" not in str(exc) and "out of memory" not in str(exc).lower():
+                raise
+            raise click.ClickException("out of memory: try a smaller --batch-size or --tile 256") from None
         except USER_ERRORS as exc:
             msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
             raise click.ClickException(str(msg).splitlines()[0] if str(msg) else exc.__class__.__name__) from None

@@ -265,7 +265,7 @@ class Engine:
     def _quantise(x: torch.Tensor, bit_depth: int) -> NDArray:
         # The one place where float [0, 1] planes become integer code values.
         peak = float((1 << bit_depth) - 1)
-        q = x.mul(peak).round_().clamp_(0, peak)
+        q = x.mul_(peak).round_().clamp_(0, peak)  # in place: x is a fresh output nobody else holds
         return q.cpu().numpy().astype(np.uint8 if bit_depth <= 8 else np.uint16)
 
     @torch.inference_mode()
@@ -278,19 +278,21 @@ class Engine:
             x = torch.from_numpy(chunk.astype(np.float32)).to(self.device).unsqueeze(1).div_(peak)
             try:
                 sr = self._run(x)
+                if not torch.isfinite(sr).all():
+                    raise NonFiniteOutput("the model produced NaN or inf values: broken weights or a numeric "
+                                          f"overflow in {self.dtype}".replace("torch.", ""))
+                outs.append(self._quantise(sr.squeeze(1), bit_depth))
             except (torch.OutOfMemoryError, MemoryError):
+                sr = None
                 self._shrink()
                 continue
             except RuntimeError as exc:
                 # The CPU allocator raises a plain RuntimeError ("DefaultCPUAllocator: can't allocate ...").
                 if not _is_oom(exc):
                     raise
+                sr = None
                 self._shrink()
                 continue
-            if not torch.isfinite(sr).all():
-                raise NonFiniteOutput("the model produced NaN or inf values: broken weights or a numeric overflow "
-                                      f"in {self.dtype}".replace("torch.", ""))
-            outs.append(self._quantise(sr.squeeze(1), bit_depth))
             start += len(chunk)
         return np.concatenate(outs, axis=0)
 
