@@ -159,6 +159,53 @@ class _AudioTranscoder:
         return self._encode(self.resampler.resample(None)) + list(self.stream.encode(None))
 
 
+_TEXT_SUBTITLES = ("subrip", "srt", "ass", "ssa", "webvtt", "mov_text", "text")
+_SUBTITLES_FOR_CONTAINER = {"mp4": "mov_text", "mov": "mov_text", "webm": "webvtt"}
+# The minimal ASS header that text subtitle encoders need (decoded events are ASS lines).
+_ASS_HEADER = (
+    "[Script Info]\nScriptType: v4.00+\nPlayResX: 384\nPlayResY: 288\nScaledBorderAndShadow: yes\n\n"
+    "[V4+ Styles]\nFormat: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, "
+    "Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow, Alignment, "
+    "MarginL, MarginR, MarginV, Encoding\nStyle: Default,Arial,16,&Hffffff,&Hffffff,&H0,&H0,0,0,0,0,100,100,0,0,"
+    "1,1,0,2,10,10,10,0\n\n[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, "
+    "Text\n"
+).encode()
+
+
+class _SubtitleTranscoder:
+    """Decode one text subtitle stream's packets to ASS events and re-encode them (mov_text, webvtt)."""
+
+    def __init__(self, container: av.container.OutputContainer, src: av.stream.Stream, codec: str) -> None:
+        self.src = src
+        self.stream = container.add_stream(codec)
+        self.stream.codec_context.subtitle_header = src.codec_context.subtitle_header or _ASS_HEADER
+        self.stream.time_base = Fraction(1, 1000)
+        self.stream.metadata.update(_stream_tags(src.metadata))
+
+    def feed(self, packet: av.Packet) -> list[av.Packet]:
+        if packet.pts is None or not packet.time_base:
+            return []
+        subs = self.src.codec_context.decode2(packet)
+        if subs is None or len(subs) == 0:
+            return []
+        lines = [r.ass for r in subs if getattr(r, "ass", None)]
+        if not lines:
+            return []
+        start_ms = round(packet.pts * packet.time_base * 1000)
+        duration_ms = round((packet.duration or 0) * packet.time_base * 1000) or subs.end_display_time
+        event = av.subtitles.subtitle.SubtitleSet.create(text=b"\n".join(lines), start=0, end=duration_ms,
+                                                         pts=start_ms * 1000)
+        out = self.stream.codec_context.encode_subtitle(event)
+        out.stream = self.stream
+        out.time_base = Fraction(1, 1000)
+        out.pts = out.dts = start_ms
+        out.duration = duration_ms
+        return [out]
+
+    def flush(self) -> list[av.Packet]:
+        return []
+
+
 class ClipWriter:
     """Encode YuvFrames of one size to ``path`` (via ``path.part``)."""
 
@@ -224,7 +271,7 @@ class ClipWriter:
             stream.set_display_rotation(self.rotation)
         self.stream = stream
         self.passthrough: dict[int, av.stream.Stream] = {}
-        self.transcoders: dict[int, _AudioTranscoder] = {}
+        self.transcoders: dict[int, _AudioTranscoder | _SubtitleTranscoder] = {}
         self.stream_notes: list[str] = []  # what happened to each non-video stream that was not copied
         if source is not None:
             self.container.metadata.update({k: v for k, v in source.metadata.items() if k != "encoder"})
@@ -242,11 +289,19 @@ class ClipWriter:
                     except (ValueError, av.error.FFmpegError) as exc:
                         reason = str(exc)
                     fmt = CONTAINER_FORMATS.get(self.path.suffix.lower(), "")
-                    target = _AUDIO_FOR_CONTAINER.get(fmt, "aac") if s.type == "audio" else None
+                    if s.type == "audio":
+                        target = _AUDIO_FOR_CONTAINER.get(fmt, "aac")
+                        make = _AudioTranscoder
+                    else:  # text subtitles into the container's text format; bitmaps cannot be converted
+                        text = s.codec_context.name in _TEXT_SUBTITLES
+                        target = _SUBTITLES_FOR_CONTAINER.get(fmt) if text else None
+                        make = _SubtitleTranscoder
+                        if not text:
+                            reason += "; bitmap subtitles cannot be converted to text"
                     if target is not None:
                         try:
-                            self.transcoders[s.index] = _AudioTranscoder(self.container, s, target)
-                            note = (f"audio stream {s.index} ({s.codec_context.name}) transcoded to {target}: "
+                            self.transcoders[s.index] = make(self.container, s, target)
+                            note = (f"{s.type} stream {s.index} ({s.codec_context.name}) transcoded to {target}: "
                                     f"{self.path.suffix} cannot hold it")
                             self.stream_notes.append(note)
                             log.info("%s", note)
