@@ -141,6 +141,10 @@ def upscale_options(fn: Callable) -> Callable:
         click.option("--no-ssim", is_flag=True, help="Skip SSIM (faster logs)."),
         click.option("--overwrite", is_flag=True, help="Replace an existing output."),
         click.option("--quiet", is_flag=True, help="No progress bar."),
+        click.option("--eval-codec", default="libx264", show_default=True,
+                     help="With --eval-crf: the encoder the degraded copy goes through (libx264, libx265, libvpx-vp9)."),
+        click.option("--eval-crf", type=int, default=None,
+                     help="With --eval: re-encode the degraded LR at this CRF first (a compressed source)."),
         click.option("--allow-partial", is_flag=True,
                      help="Keep what decodes of a truncated clip (a warning instead of an error)."),
     ]
@@ -165,6 +169,7 @@ def build_upscale_config(opts: dict[str, Any]):
         engine=engine, encode=encode, reference=opts.pop("reference"), eval=opts.pop("eval_mode"),
         degrade=opts.pop("degrade"), overwrite=opts.pop("overwrite"), quiet=opts.pop("quiet"),
         ssim=not opts.pop("no_ssim"), allow_partial=opts.pop("allow_partial"),
+        eval_codec=opts.pop("eval_codec"), eval_crf=opts.pop("eval_crf"),
     )
 
 

@@ -34,6 +34,7 @@ from vsr.io.encode import CONTAINER_FORMATS, ClipWriter, output_pix_fmt, part_pa
 from vsr.io.ffmpeg_pipe import FfmpegReader, FfmpegWriter
 from vsr.io.images import IMAGE_EXTENSIONS, is_image_path, read_rgb, write_rgb
 from vsr.io.probe import MediaError, VideoInfo, open_input, video_info
+from vsr.io.recompress import Recompressor, check_recompress
 
 __all__ = ["ClipReport", "upscale_path", "check_paths", "sidecar_paths"]
 
@@ -95,6 +96,10 @@ def upscale_path(
     """Upscale one video or image from ``src`` to ``dst`` (see module doc)."""
     src, dst = Path(src), Path(dst)
     check_paths(src, dst, cfg.overwrite)
+    if cfg.eval_crf is not None:
+        if is_image_path(src):
+            raise MediaError("--eval-crf applies to videos (images: not supported)")
+        check_recompress(cfg.eval_codec, cfg.eval_crf)
     if engine is None:
         engine = build_engine(cfg.engine)
     if is_image_path(src):
@@ -147,12 +152,18 @@ class _Sidecars:
 def _prepared(frames: Iterator[YuvFrame | Any], cfg: UpscaleConfig, scale: int) -> Iterator[tuple]:
     """(frame_or_packet, engine_input, target_y) for each demuxed item."""
     refs = iter_frames(cfg.reference) if cfg.reference is not None else None
+    recompress: Recompressor | None = None
     for item in frames:
         if not isinstance(item, YuvFrame):
             yield item, None, None
             continue
         if cfg.eval:
             lr, gt = degrade_frame(item, scale, cfg.degrade)
+            if cfg.eval_crf is not None:
+                if recompress is None:
+                    recompress = Recompressor(lr.width, lr.height, lr.pix_fmt, codec=cfg.eval_codec,
+                                              crf=cfg.eval_crf)
+                lr = recompress(lr)
             yield item, lr, gt
         elif refs is not None:
             ref = next(refs, None)
@@ -346,6 +357,8 @@ def _summary(report: ClipReport, cfg: UpscaleConfig, mode: str) -> dict[str, Any
     d["codec"] = resolve_codec(Path(report.dst), cfg.encode.codec)
     d["crf"] = cfg.encode.crf
     d["degradation"] = cfg.degrade if mode != "reference" else None
+    if mode == "eval" and cfg.eval_crf is not None:
+        d["eval_compression"] = {"codec": cfg.eval_codec, "crf": cfg.eval_crf}
     return d
 
 

@@ -23,11 +23,38 @@ from pipelines.evaluate import evaluate_sets, format_table
 from vsr.config import EngineConfig
 from vsr.engine import build_engine, cpu_has_bf16
 from vsr.process import retain_freed_memory
-from vsr.weights import load_checkpoint
+from vsr.models.cost import gmac_640x360
+from vsr.weights import load_checkpoint, model_from_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
 SETS = ("Set5", "Set14", "B100")
+
+
+# Terms of each training set, as ../shared/data/MANIFEST.md states them.
+DATA_TERMS = {
+    "T91": "Yang et al. 2010 training set (third-party images; repo MIT)",
+    "BSDS200": "BSDS300 train split, Martin et al. 2001 (third-party images; repo MIT)",
+    "DIV2K_gray181": "greyscale crops of DIV2K train HR: DIV2K terms, academic research use only",
+    "DIV2K_valid_crops100": "crops of DIV2K validation HR: DIV2K terms, academic research use only",
+    "RealSR_HR16": "RealSR ground truth (Cai et al. 2019): research use, no explicit licence",
+    "BSDS500_test200": "BSDS500 test split: Berkeley's non-commercial research/education terms",
+    "SunHays80": "Sun & Hays 2012 test images (Flickr photos, photographers' copyright): research benchmark use",
+    "Kodak24": "Kodak Lossless True Color Image Suite: widely described as unrestricted use",
+}
+
+
+def data_lines(meta: dict[str, Any]) -> str:
+    """The card's data section: each training folder with its terms, the validation set, the teacher."""
+    cfg = meta.get("train_config", {})
+    names = [Path(d).name for d in cfg.get("data", [])] or ["T91", "BSDS200"]
+    sets = "; ".join(f"{n} ({DATA_TERMS.get(n, 'see ../shared/data/MANIFEST.md')})" for n in names)
+    text = (f"{sets} (`../shared/data`); random {cfg.get('patch_size', '?')}px HR patches (Y, BT.601 studio swing;"
+            " grey images through the same `vsr.color` mapping), LR by the MATLAB-compatible bicubic"
+            " (`vsr.degrade.imresize`), flips and 90° rotations. No benchmark set (Set5, Set14, B100) is trained on.")
+    if cfg.get("teacher"):
+        text += f" Distilled from `{cfg['teacher']}` (L1 to its output, weight {cfg.get('distill_weight')})."
+    return text
 
 
 @functools.cache
@@ -131,8 +158,10 @@ def main() -> None:
     val = (args.run / "val.csv").read_text().strip()
     notes = (args.run / "NOTES.md").read_text().strip() if (args.run / "NOTES.md").exists() else ""
     table = format_table(results, info)
+    val_set = Path(meta.get("train_config", {}).get("val") or "Set5").name
+    gmac = gmac_640x360(model_from_checkpoint(ckpt))
     if args.source == "final":
-        exported = "the exported checkpoint is the last iteration's, so Set5 did not pick it"
+        exported = f"the exported checkpoint is the last iteration's, so {val_set} did not pick it"
     elif args.source == "best":
         exported = ("the exported checkpoint is the best of these, which on a cosine schedule differs from the "
                     "last by under 0.01 dB")
@@ -148,14 +177,14 @@ def main() -> None:
 - **Model**: `{ckpt['model']}` x{ckpt['scale']}, arguments `{json.dumps(ckpt['model_kwargs'])}`,
   {sum(v.numel() for v in ckpt['state_dict'].values())} parameters; Y channel only
   (colour convention `{ckpt['color']}`).
-- **Data**: T91 + BSDS200 (291 images, `../shared/data`), random {meta.get('train_config', {}).get('patch_size', '?')}px HR patches (Y, BT.601 studio swing),
-  LR by the MATLAB-compatible bicubic (`vsr.degrade.imresize`), flips and 90° rotations.
+- **Cost**: {gmac:.2f} GMAC per 640x360 input frame (counted from the inference form's convolutions).
+- **Data**: {data_lines(meta)}
 - **Command** (run from the repository root{', in order' if len(command) > 1 else ''}):
 {chr(10).join('  `' + c + '`' for c in command)}
 - **Iterations**: {meta.get('iteration')} (exported from `{args.source}.pt`), wall time {meta.get('train_seconds', 0) / 60:.1f} min
   on 2 cores of {', '.join(cpu_tag())} ({meta.get('train_config', {}).get('precision', '?')}).
 {notes}
-- **Validation** (Set5, PSNR-Y during training, EMA weights; {exported}):
+- **Validation** ({val_set}, PSNR-Y during training, EMA weights; {exported}):
 
 ```
 {val}
@@ -180,7 +209,7 @@ baseline quoted in papers.
         "sha256": hashlib.sha256(dst.read_bytes()).hexdigest(), "color": ckpt["color"],
         "psnr_y": {r.name: round(r.psnr, 3) for r in results}, "ssim_y": {r.name: round(r.ssim, 4) for r in results},
         **({"psnr_y_bf16": {r.name: round(r.psnr, 3) for r in results_bf16}} if results_bf16 else {}),
-        **speed_fields(secs), "iterations": meta.get("iteration"),
+        **speed_fields(secs), "gmac_640x360": round(gmac, 3), "iterations": meta.get("iteration"),
         "train_minutes": round(meta.get("train_seconds", 0) / 60, 1), "card": f"{args.name}.md",
     }
     update_manifest(dst.name, entry, replace_entry=True)

@@ -131,6 +131,10 @@ CASES = [
     ("rotated clip on the ffmpeg backend", "rotated", "out.mp4", ["--backend", "ffmpeg"], "rotated"),
     ("missing reference", "clip", "out.mp4", ["--reference", "nope.mp4"], "not found"),
     ("eval with a reference", "clip", "out.mp4", ["--eval", "--reference", "{clip}"], "cannot be combined"),
+    ("eval crf outside the codec's range", "clip", "out.mp4", ["--eval", "--eval-crf", "60"], "range 0..51"),
+    ("eval crf without eval", "clip", "out.mp4", ["--eval-crf", "28"], "needs --eval"),
+    ("eval codec unavailable", "clip", "out.mp4", ["--eval", "--eval-crf", "28", "--eval-codec", "nosuch"],
+     "not supported"),
 ]
 
 

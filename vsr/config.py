@@ -77,10 +77,14 @@ class UpscaleConfig:
     quiet: bool = False
     ssim: bool = True
     allow_partial: bool = False
+    eval_codec: str = "libx264"
+    eval_crf: int | None = None  # --eval: re-encode the LR with eval_codec at this CRF (a compressed source)
 
     def __post_init__(self) -> None:
         if self.eval and self.reference is not None:
             raise ValueError("--eval and --reference cannot be combined")
+        if self.eval_crf is not None and not self.eval:
+            raise ValueError("--eval-crf needs --eval (it compresses the degraded copy)")
         if self.degrade not in ("bicubic", "blur"):
             raise ValueError(f"unknown degradation {self.degrade!r}; known: bicubic, blur")
 

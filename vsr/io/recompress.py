@@ -1,0 +1,81 @@
+"""Lossy re-encoding of LR frames in memory: the compressed-source case of ``--eval``.
+
+:class:`Recompressor` encodes each frame it is given with a video encoder
+(libx264 by default, at a CRF) and decodes it straight back, so the engine sees
+what a streaming service would deliver: blocking, ringing and mosquito noise,
+with P-frames referencing earlier frames. No B-frames and zero-latency tuning
+keep it one frame in, one frame out. PyAV only; no torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from fractions import Fraction
+
+import av
+import numpy as np
+
+from vsr.frames import FORMATS, YuvFrame
+from vsr.io.probe import MediaError
+
+__all__ = ["Recompressor", "CRF_RANGES", "check_recompress"]
+
+# The CRF scale of each encoder the option takes (FFmpeg's ranges).
+CRF_RANGES = {"libx264": (0, 51), "libx265": (0, 51), "libvpx-vp9": (0, 63)}
+_DECODERS = {"libx264": "h264", "libx265": "hevc", "libvpx-vp9": "vp9"}
+
+
+def check_recompress(codec: str, crf: int) -> None:
+    """MediaError unless ``codec`` is a supported encoder here and ``crf`` is in its range."""
+    if codec not in CRF_RANGES:
+        raise MediaError(f"--eval-codec {codec!r} is not supported; use one of {', '.join(CRF_RANGES)}")
+    try:
+        av.codec.Codec(codec, "w")
+    except (ValueError, av.error.FFmpegError):
+        raise MediaError(f"--eval-codec {codec}: this FFmpeg build has no such encoder") from None
+    lo, hi = CRF_RANGES[codec]
+    if not lo <= crf <= hi:
+        raise MediaError(f"--eval-crf {crf} is outside {codec}'s range {lo}..{hi}")
+
+
+class Recompressor:
+    """Encode and decode 8-bit YuvFrames one at a time (same size and format for the whole clip)."""
+
+    def __init__(self, width: int, height: int, pix_fmt: str, *, codec: str = "libx264", crf: int = 28,
+                 rate: Fraction = Fraction(25)) -> None:
+        check_recompress(codec, crf)
+        if FORMATS[pix_fmt].bit_depth != 8 or FORMATS[pix_fmt].subsampling is None:
+            raise MediaError(f"--eval-crf needs 8-bit YUV frames, not {pix_fmt}")
+        self.pix_fmt = pix_fmt
+        self.encoder = av.CodecContext.create(codec, "w")
+        self.encoder.width, self.encoder.height = width, height
+        self.encoder.pix_fmt = pix_fmt.replace("yuvj", "yuv")
+        self.encoder.time_base = 1 / rate
+        self.encoder.framerate = rate
+        options = {"crf": str(crf)}
+        if codec in ("libx264", "libx265"):
+            options.update(preset="veryfast", tune="zerolatency", bframes="0")
+        else:
+            options.update(deadline="realtime", **{"cpu-used": "8", "lag-in-frames": "0", "b": "0"})
+        self.encoder.options = options
+        self.encoder.open()
+        self.decoder = av.CodecContext.create(_DECODERS[codec], "r")
+        self.index = 0
+
+    def __call__(self, frame: YuvFrame) -> YuvFrame:
+        """The frame after one trip through the encoder: same planes' shapes, dtype and timestamps."""
+        vf = av.VideoFrame(frame.width, frame.height, self.encoder.pix_fmt)
+        for plane, src in zip(vf.planes, frame.planes):
+            dst = np.frombuffer(plane, dtype=np.uint8).reshape(plane.height, -1)
+            dst[:, : src.shape[1]] = src
+        vf.pts = self.index
+        self.index += 1
+        decoded = []
+        for packet in self.encoder.encode(vf):
+            decoded.extend(self.decoder.decode(packet))
+        if len(decoded) != 1:
+            raise MediaError(f"the {self.encoder.name} round trip returned {len(decoded)} frames for one")
+        out = decoded[0].reformat(format=self.encoder.pix_fmt)
+        planes = tuple(np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, : p.width].copy()
+                       for p in out.planes)
+        return replace(frame, planes=planes)
