@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import peers  # noqa: E402
-from plot import Series, plot  # noqa: E402
+from pipelines.plot import Series, plot  # noqa: E402
 
 from pipelines.models import shipped_models  # noqa: E402
 from vsr.engine import Engine, cpu_has_bf16  # noqa: E402

@@ -25,6 +25,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from pipelines.metrics import COLUMNS, degrade_frame, frame_metrics
+from pipelines.plot import Series, plot
 from vsr.color import rgb_to_ycbcr, to_uint, ycbcr_to_rgb
 from vsr.config import UpscaleConfig
 from vsr.engine import Engine, build_engine, upscale_frames
@@ -116,6 +117,7 @@ class _Sidecars:
 
     def __init__(self, dst: Path) -> None:
         self.csv_path, self.json_path = sidecar_paths(dst)
+        self.png_path = Path(dst).with_name(Path(dst).name + ".psnr.png")
         self._csv_part = part_path(self.csv_path)
         self._fh = open(self._csv_part, "w", newline="")
         self._writer = csv.writer(self._fh)
@@ -139,14 +141,39 @@ class _Sidecars:
 
     def finish(self, summary: dict[str, Any]) -> None:
         self._fh.close()
+        if summary.get("mode") in ("eval", "reference"):
+            self._plot_psnr()
         os.replace(self._csv_part, self.csv_path)
         part = part_path(self.json_path)
         part.write_text(json.dumps(summary, indent=2, default=str) + "\n")
         os.replace(part, self.json_path)
 
+    def _plot_psnr(self) -> None:
+        """``DST.psnr.png``: per-frame PSNR-Y of the model and of bicubic, read back from the CSV (flat memory)."""
+        index, model, bicubic = [], [], []
+        with open(self._csv_part, newline="") as fh:
+            for row in csv.DictReader(fh):
+                try:
+                    m, b = float(row["psnr"]), float(row["psnr_bicubic"])
+                except ValueError:  # an empty or 'inf' cell (identical frames)
+                    continue
+                if math.isfinite(m) and math.isfinite(b):
+                    index.append(float(row["index"]))
+                    model.append(m)
+                    bicubic.append(b)
+        if not index:
+            return
+        path = self.png_path
+        part = part_path(path)
+        plot([("per-frame PSNR-Y", [Series("model", index, model, line=True),
+                                    Series("bicubic", index, bicubic, line=True)])],
+             part, xlabel="frame", ylabel="PSNR-Y (dB)")
+        os.replace(part, path)
+
     def abort(self) -> None:
         self._fh.close()
         self._csv_part.unlink(missing_ok=True)
+        part_path(self.png_path).unlink(missing_ok=True)
 
 
 def _prepared(frames: Iterator[YuvFrame | Any], cfg: UpscaleConfig, scale: int) -> Iterator[tuple]:

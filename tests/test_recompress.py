@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -54,5 +55,12 @@ def test_eval_crf_end_to_end(tmp_path: Path):
         assert res.exit_code == 0, res.output
         summary = json.loads(Path(str(dst) + ".summary.json").read_text())
         gains[crf] = summary["means"]["psnr"] - summary["means"]["psnr_bicubic"]
+        picture = cv2.imread(str(dst) + ".psnr.png")  # the per-frame PSNR plot beside the CSV
+        assert picture is not None and picture.shape == (480, 640, 3)
+        assert (picture != 255).any(axis=2).mean() > 0.02  # lines and axes, not a blank page
         assert summary.get("eval_compression") == (None if crf is None else {"codec": "libx264", "crf": 33})
     assert gains[33] < gains[None] - 1.0  # compression takes most of a clean-trained model's gain
+    plain = tmp_path / "plain.mp4"
+    res = CliRunner().invoke(main, ["upscale", str(src), str(plain), "--model", "bicubic", "--quiet",
+                                    "--preset", "ultrafast"])
+    assert res.exit_code == 0 and not Path(str(plain) + ".psnr.png").exists()  # no reference, no plot

@@ -1,4 +1,4 @@
-"""A small scatter/line plotter drawn with OpenCV (no matplotlib needed), for the benchmark PNGs."""
+"""A small scatter/line plotter drawn with OpenCV (no matplotlib needed): per-frame PSNR logs and benchmark PNGs."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ class Series:
     ys: list[float]
     line: bool = False
     point_labels: list[str] = field(default_factory=list)
+    markers: bool | None = None  # None: a marker per point unless a line has more than 60 points
 
 
 def _ticks(lo: float, hi: float, log: bool) -> list[float]:
@@ -76,8 +77,10 @@ def plot(panels: list[tuple[str, list[Series]]], path: Path, *, xlabel: str, yla
             pts = [px(x, y) for x, y in zip(s.xs, s.ys)]
             if s.line and len(pts) > 1:
                 cv2.polylines(canvas, [np.array(pts, np.int32)], False, color, 2, cv2.LINE_AA)
+            markers = s.markers if s.markers is not None else not (s.line and len(pts) > 60)
             for j, p in enumerate(pts):
-                cv2.circle(canvas, p, 4, color, -1, cv2.LINE_AA)
+                if markers:
+                    cv2.circle(canvas, p, 4, color, -1, cv2.LINE_AA)
                 if j < len(s.point_labels) and s.point_labels[j]:
                     cv2.putText(canvas, s.point_labels[j], (p[0] + 6, p[1] - 6), font, 0.38, color, 1, cv2.LINE_AA)
             ly = top + 16 + 16 * i
