@@ -330,3 +330,13 @@ def test_subtitles_rotation_and_metadata_survive(tmp_path: Path):
     for path in (rotated, tmp_path / "rot_x2.mp4"):
         with av.open(str(path)) as c:
             assert next(c.decode(video=0)).rotation == 90
+
+
+def test_readme_python_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The README's API example, verbatim, on a clip made here."""
+    text = (ROOT / "README.md").read_text()
+    code = text.split("```python\n", 1)[1].split("```", 1)[0]
+    write_clip(tmp_path / "in.mp4", frames=4, size=(64, 48))
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "README.md", "exec"), {})
+    assert (tmp_path / "out.mp4").is_file() and (tmp_path / "out.mp4.summary.json").is_file()
