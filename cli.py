@@ -521,6 +521,32 @@ def batch(src_dir: Path, dst_dir: Path, globs: tuple[str, ...], ext: str | None,
 
 
 @main.command()
+@click.argument("source")
+@click.option("--models", required=True, help="Comma-separated model names, e.g. bicubic,espcn,edsr.")
+@click.option("--scale", type=click.Choice(["2", "3", "4"]), default="2", show_default=True)
+@click.option("--crop", default=None, help="X,Y,W,H in output pixels [default: a central 192 px square].")
+@click.option("--as-lr", is_flag=True, help="SOURCE is the low-resolution input (no reference, no PSNR).")
+@click.option("--device", default="cpu", show_default=True)
+@click.option("-o", "--out", type=click.Path(path_type=Path), default=Path("compare.png"), show_default=True)
+@_fail_cleanly
+def compare(source: str, models: str, scale: str, crop: str | None, as_lr: bool, device: str, out: Path) -> None:
+    """Side-by-side picture of one crop upscaled by several models (IMAGE, CLIP or CLIP:FRAME).
+
+    \b
+    Examples:
+      vsr compare photo.png --models bicubic,espcn,edsr --scale 2 -o compare.png
+      vsr compare clip.mp4:120 --models bicubic,fast,espcn --crop 100,50,200,120
+    """
+    from pipelines.compare import compare as run_compare
+
+    panels = run_compare(source, [m.strip() for m in models.split(",") if m.strip()], int(scale), out,
+                         crop=crop, as_lr=as_lr, device=device)
+    for p in panels:
+        click.echo(f"{p.label:<12} " + ("" if p.psnr is None else f"PSNR-Y {p.psnr:.3f} dB"))
+    click.echo(f"-> {out}")
+
+
+@main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per shipped checkpoint.")
 @_fail_cleanly
 def models(as_json: bool) -> None:

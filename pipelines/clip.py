@@ -29,7 +29,7 @@ from pipelines.plot import Series, plot
 from vsr.color import rgb_to_ycbcr, to_uint, ycbcr_to_rgb
 from vsr.config import UpscaleConfig
 from vsr.engine import Engine, build_engine, upscale_frames
-from vsr.frames import YuvFrame
+from vsr.frames import YuvFrame, resize_plane
 from vsr.io.decode import demux, iter_frames
 from vsr.io.encode import CONTAINER_FORMATS, ClipWriter, output_pix_fmt, part_path, resolve_codec, with_frame_colors
 from vsr.io.ffmpeg_pipe import FfmpegReader, FfmpegWriter
@@ -389,6 +389,25 @@ def _summary(report: ClipReport, cfg: UpscaleConfig, mode: str) -> dict[str, Any
     return d
 
 
+def image_to_frame(rgb: np.ndarray) -> YuvFrame:
+    """An image as the engine's frame: uint8 (H, W, 3) RGB → BT.601 studio YCbCr 4:4:4; (H, W) grey as is."""
+    if rgb.ndim == 2:
+        return YuvFrame((rgb,), "gray", None, None, 0)
+    ycc = to_uint(rgb_to_ycbcr(rgb))
+    return YuvFrame(tuple(np.ascontiguousarray(ycc[:, :, i]) for i in range(3)), "yuv444p", None, None, 0)
+
+
+def frame_to_image(frame: YuvFrame) -> np.ndarray:
+    """The inverse of :func:`image_to_frame` for 8-bit frames: uint8 (H, W, 3) RGB, or (H, W) grey."""
+    if frame.pix_fmt == "gray":
+        return frame.y
+    if frame.pix_fmt != "yuv444p":  # video frames: chroma to full resolution first
+        planes = (frame.y,) + tuple(resize_plane(p, frame.width, frame.height) for p in frame.planes[1:])
+    else:
+        planes = frame.planes
+    return to_uint(ycbcr_to_rgb(np.stack(planes, axis=-1)))
+
+
 def _upscale_image(src: Path, dst: Path, cfg: UpscaleConfig, engine_info: tuple[Engine, dict]) -> ClipReport:
     engine, einfo = engine_info
     scale = engine.total_scale
@@ -398,11 +417,7 @@ def _upscale_image(src: Path, dst: Path, cfg: UpscaleConfig, engine_info: tuple[
         rgb = read_rgb(src)
     except ValueError as exc:
         raise MediaError(str(exc)) from None
-    if rgb.ndim == 2:
-        frame = YuvFrame((rgb,), "gray", None, None, 0)
-    else:
-        ycc = to_uint(rgb_to_ycbcr(rgb))
-        frame = YuvFrame(tuple(np.ascontiguousarray(ycc[:, :, i]) for i in range(3)), "yuv444p", None, None, 0)
+    frame = image_to_frame(rgb)
     target = None
     lr = frame
     if mode == "eval":
@@ -417,10 +432,7 @@ def _upscale_image(src: Path, dst: Path, cfg: UpscaleConfig, engine_info: tuple[
         metrics = frame_metrics(mode=mode, lr_y=lr.y, sr_y=out.y, bicubic_y=bic, target_y=target, scale=scale,
                                 bits=8, degradation=cfg.degrade, with_ssim=cfg.ssim)
         sidecars.row(out, engine.stats.seconds * 1000, metrics)
-        if out.pix_fmt == "gray":
-            result = out.y
-        else:
-            result = to_uint(ycbcr_to_rgb(np.stack(out.planes, axis=-1)))
+        result = frame_to_image(out)
         part = part_path(dst)
         write_rgb(part, result)
         os.replace(part, dst)

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from vsr.models import create_model
+from vsr.models import create_model, list_models
 
 __all__ = [
     "FORMAT",
@@ -229,6 +229,8 @@ def load_model(model: str, scale: int, weights: Path | None = None) -> tuple[nn.
     Returns ``(module, info)`` where ``info`` has ``model``, ``scale``,
     ``weights`` (path or None) and the checkpoint ``meta``.
     """
+    if model not in list_models():
+        raise WeightsError(f"unknown model {model!r}; known: {', '.join(list_models())}")
     if weights is None:
         weights = default_weights(model, scale)
     if weights is None:
