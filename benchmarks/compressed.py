@@ -25,9 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from pipelines.plot import Series, plot  # noqa: E402
-
 from pipelines.metrics import degrade_frame  # noqa: E402
+from pipelines.plot import Series, plot  # noqa: E402
 from vsr.config import EngineConfig  # noqa: E402
 from vsr.engine import build_engine  # noqa: E402
 from vsr.io.decode import iter_frames  # noqa: E402

@@ -32,9 +32,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import peers  # noqa: E402
-from pipelines.plot import Series, plot  # noqa: E402
 
 from pipelines.models import shipped_models  # noqa: E402
+from pipelines.plot import Series, plot  # noqa: E402
 from vsr.engine import Engine, cpu_has_bf16  # noqa: E402
 from vsr.evaluate import evaluate_images, summarize  # noqa: E402
 from vsr.models import create_model  # noqa: E402

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from vsr.config import UpscaleConfig
+from vsr.io.atomic import write_text_atomic
 from vsr.io.encode import CONTAINER_FORMATS
 from vsr.io.images import IMAGE_EXTENSIONS
 
@@ -430,9 +431,7 @@ def _write_summary(dst_dir: Path, report: BatchReport) -> None:
         "clips": [{k: r.get(k) for k in ("input", "output", "status", "frames", "fps", "means", "error")}
                   for r in report.records],
     }
-    part = dst_dir / (SUMMARY + ".part")
-    part.write_text(json.dumps(payload, indent=2, default=str) + "\n")
-    os.replace(part, dst_dir / SUMMARY)
+    write_text_atomic(dst_dir / SUMMARY, json.dumps(payload, indent=2, default=str) + "\n")
 
 
 def format_summary(report: BatchReport) -> str:

@@ -30,8 +30,9 @@ from vsr.color import rgb_to_ycbcr, to_uint, ycbcr_to_rgb
 from vsr.config import UpscaleConfig
 from vsr.engine import Engine, build_engine, upscale_frames
 from vsr.frames import YuvFrame, resize_plane
+from vsr.io.atomic import atomic_output, part_path, write_text_atomic
 from vsr.io.decode import demux, iter_frames
-from vsr.io.encode import CONTAINER_FORMATS, ClipWriter, output_pix_fmt, part_path, resolve_codec, with_frame_colors
+from vsr.io.encode import CONTAINER_FORMATS, ClipWriter, output_pix_fmt, resolve_codec, with_frame_colors
 from vsr.io.ffmpeg_pipe import FfmpegReader, FfmpegWriter
 from vsr.io.images import IMAGE_EXTENSIONS, is_image_path, read_rgb, write_rgb
 from vsr.io.probe import MediaError, VideoInfo, open_input, video_info
@@ -144,9 +145,7 @@ class _Sidecars:
         if summary.get("mode") in ("eval", "reference"):
             self._plot_psnr()
         os.replace(self._csv_part, self.csv_path)
-        part = part_path(self.json_path)
-        part.write_text(json.dumps(summary, indent=2, default=str) + "\n")
-        os.replace(part, self.json_path)
+        write_text_atomic(self.json_path, json.dumps(summary, indent=2, default=str) + "\n")
 
     def _plot_psnr(self) -> None:
         """``DST.psnr.png``: per-frame PSNR-Y of the model and of bicubic, read back from the CSV (flat memory)."""
@@ -163,12 +162,10 @@ class _Sidecars:
                     bicubic.append(b)
         if not index:
             return
-        path = self.png_path
-        part = part_path(path)
-        plot([("per-frame PSNR-Y", [Series("model", index, model, line=True),
-                                    Series("bicubic", index, bicubic, line=True)])],
-             part, xlabel="frame", ylabel="PSNR-Y (dB)")
-        os.replace(part, path)
+        with atomic_output(self.png_path) as part:
+            plot([("per-frame PSNR-Y", [Series("model", index, model, line=True),
+                                        Series("bicubic", index, bicubic, line=True)])],
+                 part, xlabel="frame", ylabel="PSNR-Y (dB)")
 
     def abort(self) -> None:
         self._fh.close()
@@ -432,10 +429,8 @@ def _upscale_image(src: Path, dst: Path, cfg: UpscaleConfig, engine_info: tuple[
         metrics = frame_metrics(mode=mode, lr_y=lr.y, sr_y=out.y, bicubic_y=bic, target_y=target, scale=scale,
                                 bits=8, degradation=cfg.degrade, with_ssim=cfg.ssim)
         sidecars.row(out, engine.stats.seconds * 1000, metrics)
-        result = frame_to_image(out)
-        part = part_path(dst)
-        write_rgb(part, result)
-        os.replace(part, dst)
+        with atomic_output(dst) as part:
+            write_rgb(part, frame_to_image(out))
     except BaseException:
         sidecars.abort()
         part_path(dst).unlink(missing_ok=True)

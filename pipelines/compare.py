@@ -8,7 +8,6 @@ panels carry no PSNR (there is no reference).
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,8 +19,8 @@ from pipelines.metrics import degrade_frame
 from vsr.config import EngineConfig
 from vsr.engine import build_engine, upscale_frames
 from vsr.frames import YuvFrame
+from vsr.io.atomic import atomic_output
 from vsr.io.decode import iter_frames
-from vsr.io.encode import part_path
 from vsr.io.images import is_image_path, read_rgb
 from vsr.io.probe import MediaError
 from vsr.metrics import psnr
@@ -113,15 +112,11 @@ def compare(source: str, models: list[str], scale: int, out: Path, *, crop: str 
         pictures.append(frame_to_image(frame)[:height, :width])
     tiles = [_tile(pic[y : y + h, x : x + w], p) for pic, p in zip(pictures, panels)]
     sheet = np.concatenate(tiles, axis=1)
-    part = part_path(out)
     ok, buf = cv2.imencode(".png", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
     if not ok:
         raise MediaError("cannot encode the comparison picture")
-    try:
+    with atomic_output(out) as part:
         part.write_bytes(buf.tobytes())
-        os.replace(part, out)
-    finally:
-        part.unlink(missing_ok=True)
     return panels
 
 

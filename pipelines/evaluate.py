@@ -24,6 +24,7 @@ from vsr.data.datasets import list_images, load_y
 from vsr.degrade import degrade, imresize
 from vsr.engine import build_engine
 from vsr.evaluate import evaluate_images, summarize
+from vsr.io.atomic import write_text_atomic
 from vsr.metrics import psnr
 
 __all__ = ["SetResult", "evaluate_sets", "write_results", "format_table"]
@@ -104,7 +105,5 @@ def write_results(results: list[SetResult], info: dict, out: Path) -> tuple[Path
                     for k in ("psnr", "ssim", "psnr_bicubic", "ssim_bicubic", "psnr_bicubic_matlab")])
     os.replace(part, csv_path)
     payload = {"engine": info, "sets": [{k: v for k, v in asdict(r).items() if k != "per_image"} for r in results]}
-    part = json_path.with_name(json_path.name + ".part")
-    part.write_text(json.dumps(payload, indent=2, default=str) + "\n")
-    os.replace(part, json_path)
+    write_text_atomic(json_path, json.dumps(payload, indent=2, default=str) + "\n")
     return csv_path, json_path

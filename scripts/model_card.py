@@ -22,8 +22,8 @@ import numpy as np
 from pipelines.evaluate import evaluate_sets, format_table
 from vsr.config import EngineConfig
 from vsr.engine import build_engine, cpu_has_bf16
-from vsr.process import retain_freed_memory
 from vsr.models.cost import gmac_640x360
+from vsr.process import retain_freed_memory
 from vsr.weights import load_checkpoint, model_from_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent

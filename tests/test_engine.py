@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
+
 import numpy as np
 import pytest
 import torch

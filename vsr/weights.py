@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from vsr.io.atomic import atomic_output
 from vsr.models import create_model, list_models
 
 __all__ = [
@@ -126,7 +127,6 @@ def save_checkpoint(
     ``"train_form"``; ``state_dict`` is then the fused inference form.
     """
     path = Path(path)
-    part = path.with_name(path.name + ".part")
     ckpt: dict[str, Any] = {
         "format": FORMAT,
         "model": model,
@@ -141,8 +141,8 @@ def save_checkpoint(
             "model_kwargs": dict(train_form[0]),
             "state_dict": {k: v.detach().cpu().clone() for k, v in train_form[1].items()},
         }
-    torch.save(ckpt, part)
-    os.replace(part, path)
+    with atomic_output(path) as part:
+        torch.save(ckpt, part)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

@@ -21,6 +21,7 @@ import numpy as np
 
 from vsr.config import EncodeConfig
 from vsr.frames import FORMATS, YuvFrame
+from vsr.io.atomic import part_path
 from vsr.io.probe import MediaError, VideoInfo
 
 __all__ = ["ClipWriter", "CONTAINER_FORMATS", "part_path", "output_pix_fmt", "resolve_codec", "with_frame_colors",
@@ -83,10 +84,6 @@ def video_encoders() -> list[str]:
         if codec.type == "video":
             names.append(name)
     return sorted(names)
-
-
-def part_path(path: Path) -> Path:
-    return Path(path).with_name(Path(path).name + ".part")
 
 
 def output_pix_fmt(source: str, codec: str, requested: str | None) -> str:

@@ -28,6 +28,7 @@ from vsr.config import TrainConfig
 from vsr.data import FrameFolderDataset, IterationBatchSampler
 from vsr.engine import Engine, cpu_has_bf16, pick_device
 from vsr.evaluate import evaluate_images, summarize
+from vsr.io.atomic import atomic_output
 from vsr.models import create_model
 from vsr.weights import WeightsError, load_checkpoint, model_from_checkpoint, save_checkpoint
 
@@ -144,22 +145,21 @@ def _dist_info() -> tuple[int, int]:
 
 def _save_state(path: Path, *, it: int, model: nn.Module, opt: torch.optim.Optimizer,
                 ema: nn.Module | None, best: tuple[float, int], data_wait: float, seconds: float) -> None:
-    part = path.with_name(path.name + ".part")
-    torch.save(
-        {
-            "format": STATE_FORMAT,
-            "iteration": it,
-            "model": model.state_dict(),
-            "optimizer": opt.state_dict(),
-            "ema": ema.state_dict() if ema is not None else None,
-            "best_psnr": best[0],
-            "best_iteration": best[1],
-            "data_wait": data_wait,
-            "seconds": seconds,
-        },
-        part,
-    )
-    os.replace(part, path)
+    with atomic_output(path) as part:
+        torch.save(
+            {
+                "format": STATE_FORMAT,
+                "iteration": it,
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "ema": ema.state_dict() if ema is not None else None,
+                "best_psnr": best[0],
+                "best_iteration": best[1],
+                "data_wait": data_wait,
+                "seconds": seconds,
+            },
+            part,
+        )
 
 
 def _config_meta(cfg: TrainConfig) -> dict:
