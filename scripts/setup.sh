@@ -17,6 +17,8 @@ fi
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+# setuptools >= 77 reads the SPDX licence field (the wheel test builds without isolation)
+.venv/bin/python -m pip install -q --upgrade "setuptools>=77" 2>&1 | grep -v -i "warning" || true
 # torch is pinned to the CPU wheel here; GPU users: see README ("GPU").
 .venv/bin/python -m pip install -q "torch==2.13.0" 2>&1 | grep -v -i "warning" || true
 .venv/bin/python -m pip install -q -e ".[test,ray]" 2>&1 | grep -v -i "warning" || true

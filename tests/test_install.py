@@ -20,7 +20,12 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh venv holding the vsr wheel; its dependencies (the local torch, PyAV, ...) come
     from this environment's site-packages through a .pth file, so nothing is downloaded."""
     d = tmp_path_factory.mktemp("install")
-    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
+    import setuptools
+
+    # Build with this environment's setuptools when it is new enough (no download), else isolated.
+    isolation = [] if int(setuptools.__version__.split(".")[0]) >= 77 else ["--use-pep517"]
+    no_iso = ["--no-build-isolation"] if not isolation else []
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", *no_iso, *isolation,
                             str(ROOT), "-w", str(d / "dist")], capture_output=True, text=True)
     assert build.returncode == 0, build.stderr
     assert "deprecat" not in build.stderr.lower(), build.stderr
