@@ -23,9 +23,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import setuptools
 
     # Build with this environment's setuptools when it is new enough (no download), else isolated.
-    isolation = [] if int(setuptools.__version__.split(".")[0]) >= 77 else ["--use-pep517"]
-    no_iso = ["--no-build-isolation"] if not isolation else []
-    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", *no_iso, *isolation,
+    local = ["--no-build-isolation"] if int(setuptools.__version__.split(".")[0]) >= 77 else []
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", *local,
                             str(ROOT), "-w", str(d / "dist")], capture_output=True, text=True)
     assert build.returncode == 0, build.stderr
     assert "deprecat" not in build.stderr.lower(), build.stderr
