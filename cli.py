@@ -261,7 +261,9 @@ def _parse_model_args(items: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--loss", type=click.Choice(["l1", "l2"]), default="l1", show_default=True)
 @click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True)
 @click.option("--ema", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True)
-@click.option("--degradation", type=click.Choice(["bicubic", "blur"]), default="bicubic", show_default=True)
+@click.option("--degradation", default="bicubic", show_default=True,
+              help="bicubic, blur, or a chain such as 'blur:0.5:0.2-1.2,bicubic,noise:0.3:1-6,jpeg:0.3:40-95,"
+                   "h264:0.5:18-33' (NAME:probability:range; see vsr/degrade_chain.py).")
 @click.option("--scale-aug", type=click.FloatRange(0, 1, min_open=True), default=1.0, show_default=True,
               help="Shrink each training image by a random factor in [SCALE_AUG, 1] first (1: off).")
 @click.option("--val-every", type=click.IntRange(1, None), default=1000, show_default=True)

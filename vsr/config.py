@@ -142,3 +142,6 @@ class TrainConfig:
             raise ValueError("ema must be in [0, 1)")
         if self.iterations < 1:
             raise ValueError("iterations must be >= 1")
+        from vsr.degrade_chain import parse_chain  # numpy/OpenCV: only when a training config is made
+
+        parse_chain(self.degradation)

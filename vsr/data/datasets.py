@@ -18,7 +18,8 @@ import torch
 from numpy.typing import NDArray
 
 from vsr.color import rgb_to_y, to_uint
-from vsr.degrade import DEGRADATIONS, degrade, imresize
+from vsr.degrade import degrade, imresize
+from vsr.degrade_chain import parse_chain
 from vsr.io.images import IMAGE_EXTENSIONS, ImageError, read_rgb
 
 __all__ = ["list_images", "load_y", "FrameFolderDataset", "IterationBatchSampler", "Y_SUFFIX"]
@@ -96,8 +97,7 @@ class FrameFolderDataset(torch.utils.data.Dataset):
     ) -> None:
         if patch_size % scale:
             raise ValueError(f"patch_size {patch_size} is not a multiple of scale {scale}")
-        if degradation not in DEGRADATIONS:
-            raise ValueError(f"unknown degradation {degradation!r}")
+        self.chain = parse_chain(degradation)
         self.files = [str(p) for p in list_images(roots)]
         if not self.files:
             raise ValueError(f"no images found under {', '.join(map(str, roots))}")
@@ -123,9 +123,14 @@ class FrameFolderDataset(torch.utils.data.Dataset):
         left = int(rng.integers(0, (w - p) // s + 1)) * s
         t0, l0 = max(top - margin, 0), max(left - margin, 0)
         t1, l1 = min(top + p + margin, h), min(left + p + margin, w)
-        lr_region = degrade(y[t0:t1, l0:l1], s, self.degradation)  # uint8, rounded like MATLAB
+        if self.chain.clean:
+            lr_region = degrade(y[t0:t1, l0:l1], s, self.chain.base)  # uint8, rounded like MATLAB
+        else:
+            lr_region = self.chain.downscale(y[t0:t1, l0:l1], s, rng)
         lt, ll = (top - t0) // s, (left - l0) // s
         lr = lr_region[lt : lt + p // s, ll : ll + p // s]
+        if not self.chain.clean:
+            lr = self.chain.corrupt(np.ascontiguousarray(lr), rng)
         hr = y[top : top + p, left : left + p]
         if self.augment:
             if rng.random() < 0.5:

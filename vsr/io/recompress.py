@@ -79,3 +79,19 @@ class Recompressor:
         planes = tuple(np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, : p.width].copy()
                        for p in out.planes)
         return replace(frame, planes=planes)
+
+
+def h264_roundtrip_y(y: np.ndarray, crf: int) -> np.ndarray:
+    """One luma patch (uint8 (H, W)) through a libx264 intra frame at ``crf`` and back.
+
+    The training degradation's codec step: chroma is flat grey, odd sides are padded by
+    repeating the last line and cropped again after decoding.
+    """
+    check_recompress("libx264", crf)
+    h, w = y.shape
+    padded = np.pad(y, ((0, h % 2), (0, w % 2)), mode="edge")
+    ph, pw = padded.shape
+    grey = np.full((ph // 2, pw // 2), 128, np.uint8)
+    frame = YuvFrame((padded, grey, grey), "yuv420p", 0, Fraction(1, 25), 0)
+    out = Recompressor(pw, ph, "yuv420p", crf=crf)(frame)
+    return out.y[:h, :w]
