@@ -202,14 +202,18 @@ def _append(dst_dir: Path, record: dict[str, Any]) -> None:
 
 
 def run_task(task: Task, upscale: UpscaleConfig, device: str | None, threads: int | None,
-             progress: Callable[[int, int | None], None] | None = None) -> dict[str, Any]:
+             progress: Callable[[int, int | None], None] | None = None,
+             engines: dict[str | None, Any] | None = None) -> dict[str, Any]:
     """One input → one manifest record. Never raises for a bad input: it is recorded.
 
     ``progress(frames_done, frames_expected)`` reports the clip's frames (in-process runs only).
+    ``engines`` caches the built engine per device across the inputs of one process, so the
+    weights are loaded, laid out and probed once, not once per clip.
     """
     import torch
 
     from pipelines.clip import upscale_path
+    from vsr.engine import build_engine
     from vsr.process import retain_freed_memory
 
     # The entry point of spawned and Ray worker processes, which never run the
@@ -224,7 +228,12 @@ def run_task(task: Task, upscale: UpscaleConfig, device: str | None, threads: in
     t0 = time.perf_counter()
     try:
         Path(task.dst).parent.mkdir(parents=True, exist_ok=True)
-        report = upscale_path(Path(task.src), Path(task.dst), cfg, progress=progress)
+        engine = None
+        if engines is not None:
+            if device not in engines:
+                engines[device] = build_engine(cfg.engine)
+            engine = engines[device]
+        report = upscale_path(Path(task.src), Path(task.dst), cfg, progress=progress, engine=engine)
     except Exception as exc:  # one input's failure, whatever it is, must not stop the batch
         reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
         if not isinstance(exc, (ValueError, OSError, KeyError, MemoryError)):
@@ -349,12 +358,13 @@ def _run_local(cfg: BatchConfig, tasks: list[Task], record: Callable[[dict[str, 
     process entry point (:func:`_task_process`; tests put a failing one in its place)."""
     worker = worker or _task_process
     devices = list(cfg.devices) or [None]
-    if cfg.jobs == 1:  # in this process: the current clip's frames can be reported
+    if cfg.jobs == 1:  # in this process: the current clip's frames can be reported, one engine serves all
+        engines: dict[str | None, Any] = {}
         for i, task in enumerate(tasks):
             progress = None
             if clip_progress is not None:
                 progress = lambda done, total, rel=task.rel: clip_progress(rel, done, total)  # noqa: E731
-            record(run_task(task, cfg.upscale, devices[i % len(devices)], None, progress))
+            record(run_task(task, cfg.upscale, devices[i % len(devices)], None, progress, engines))
         return
     threads = _threads_per_job(cfg.jobs)
     # spawn, not fork: a forked copy of a process with torch thread pools can hang. One

@@ -28,7 +28,7 @@ from pipelines.metrics import COLUMNS, degrade_frame, frame_metrics
 from pipelines.plot import Series, plot
 from vsr.color import rgb_to_ycbcr, to_uint, ycbcr_to_rgb
 from vsr.config import UpscaleConfig
-from vsr.engine import Engine, build_engine, upscale_frames
+from vsr.engine import Engine, EngineStats, build_engine, upscale_frames
 from vsr.frames import YuvFrame, resize_plane
 from vsr.io.atomic import atomic_output, part_path, write_text_atomic
 from vsr.io.decode import demux, iter_frames
@@ -104,6 +104,7 @@ def upscale_path(
         check_recompress(cfg.eval_codec, cfg.eval_crf)
     if engine is None:
         engine = build_engine(cfg.engine)
+    engine[0].stats = EngineStats()  # per clip, also when one engine serves a whole batch
     if is_image_path(src):
         return _upscale_image(src, dst, cfg, engine)
     return _upscale_video(src, dst, cfg, engine, progress)

@@ -241,3 +241,19 @@ def test_batch_refuses_two_inputs_with_one_output(tmp_path: Path):
     res = CliRunner().invoke(main, ["batch", str(src), str(out), *FAST])
     assert res.exit_code != 0 and "both be written" in res.output, res.output
     assert not (out / "dup.mkv").exists()
+
+
+def test_one_engine_serves_the_whole_in_process_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    import vsr.engine
+
+    built = []
+    real = vsr.engine.build_engine
+    monkeypatch.setattr(vsr.engine, "build_engine", lambda cfg: built.append(cfg) or real(cfg))
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("a.png", "b.png", "c.png"):
+        shutil.copy(shared("Set5", "bird.png"), src / name)
+    report = run_batch(_cfg(src, tmp_path / "out"))
+    assert report.done == 3 and len(built) == 1
+    frames = [json.loads((tmp_path / "out" / f"{n}.png.summary.json").read_text())["frames"] for n in "abc"]
+    assert frames == [1, 1, 1]  # per-clip figures, not the engine's running total
