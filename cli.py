@@ -7,6 +7,7 @@ ClickException); tracebacks are for bugs only.
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 import logging
 import os
@@ -19,6 +20,15 @@ import click
 
 from vsr import __version__
 from vsr.config import DEFAULT_MODEL
+
+# `pipelines` in the repository; `vsr_app.pipelines` beside `vsr_app.cli` when installed from
+# a wheel (which takes no generic top-level name). The pipelines import each other relatively.
+_PIPELINES = f"{__package__}.pipelines" if __package__ else "pipelines"
+
+
+def _pipeline(name: str) -> Any:
+    """The pipelines module ``name`` (imported on first use: the CLI starts without torch)."""
+    return importlib.import_module(f"{_PIPELINES}.{name}")
 
 SCALES = ("2", "3", "4", "8", "9", "16")
 ENSEMBLES = ("1", "2", "4", "8")  # self-ensemble sizes (vsr.engine.DIHEDRAL_SUBSETS)
@@ -207,7 +217,7 @@ def upscale(src: Path, dst: Path, **opts: Any) -> None:
       vsr upscale in.mp4 out.mp4 --eval   (input = ground truth: downscale, upscale, compare)
     """
     _passive_thread_waits()
-    from pipelines.clip import upscale_path
+    upscale_path = _pipeline("clip").upscale_path
 
     cfg = build_upscale_config(opts)
     bar = _Bar(cfg.quiet)
@@ -287,7 +297,7 @@ def train(quiet: bool, model_args: tuple[str, ...], data: tuple[Path, ...], scal
       vsr train --model fast --scale 2 --data ../shared/data/T91 --val ../shared/data/Kodak24 --out runs/x2
       vsr train --model fast --scale 2 --data frames/ --out runs/x2 --teacher weights/edsr_x2.pt --resume
     """
-    from pipelines.train import run_training
+    run_training = _pipeline("train").run_training
     from vsr.config import TrainConfig
 
     cfg = TrainConfig(data=tuple(data), scale=int(scale), model_kwargs=_parse_model_args(model_args), **opts)
@@ -342,7 +352,8 @@ def eval_cmd(folders: tuple[Path, ...], out: Path | None, no_ssim: bool, scale: 
       vsr eval ../shared/data/Set5 ../shared/data/Set14 --scale 2
       vsr eval ../shared/data/Set5 --scale 4 --model edsr --out set5_x4.json
     """
-    from pipelines.evaluate import evaluate_sets, format_table, write_results
+    _m = _pipeline("evaluate")
+    evaluate_sets, format_table, write_results = _m.evaluate_sets, _m.format_table, _m.write_results
     from vsr.config import EngineConfig
 
     cfg = EngineConfig(scale=int(scale), batch_size=1, ensemble=int(ensemble), **opts)
@@ -368,7 +379,7 @@ def extract_frames(clip: Path, folder: Path, every: int, y_only: bool, quiet: bo
       vsr extract-frames clip.mp4 frames/ --every 5
       vsr extract-frames clip.mp4 frames/ --y-only
     """
-    from pipelines.frames import extract_frames as run
+    run = _pipeline("frames").extract_frames
 
     bar = _Bar(quiet)
     try:
@@ -393,8 +404,8 @@ def demo(out: Path, scale: str, quiet: bool) -> None:
       vsr demo --scale 4 --out /tmp/demo
     """
     _passive_thread_waits()
-    from pipelines.clip import upscale_path
-    from pipelines.demo import make_sample_clip
+    upscale_path = _pipeline("clip").upscale_path
+    make_sample_clip = _pipeline("demo").make_sample_clip
     from vsr.config import DEFAULT_MODEL, EngineConfig, UpscaleConfig
 
     src = make_sample_clip(out / "sample.mp4")
@@ -438,8 +449,8 @@ def bench(clip: Path | None, frames: int, json_out: Path | None, **opts: Any) ->
     _passive_thread_waits()
     import tempfile
 
-    from pipelines.bench import run_bench
-    from pipelines.demo import make_sample_clip
+    run_bench = _pipeline("bench").run_bench
+    make_sample_clip = _pipeline("demo").make_sample_clip
 
     cfg = build_upscale_config(opts)
     with tempfile.TemporaryDirectory() as tmp:
@@ -487,7 +498,9 @@ def batch(src_dir: Path, dst_dir: Path, globs: tuple[str, ...], ext: str | None,
     _passive_thread_waits()
     from tqdm import tqdm
 
-    from pipelines.batch import DEFAULT_GLOBS, BatchConfig, format_summary, run_batch
+    _m = _pipeline("batch")
+
+    DEFAULT_GLOBS, BatchConfig, format_summary, run_batch = _m.DEFAULT_GLOBS, _m.BatchConfig, _m.format_summary, _m.run_batch
 
     upscale_cfg = build_upscale_config(opts)
     cfg = BatchConfig(src_dir=src_dir, dst_dir=dst_dir, upscale=upscale_cfg, globs=globs or DEFAULT_GLOBS, ext=ext,
@@ -539,7 +552,7 @@ def compare(source: str, models: str, scale: str, crop: str | None, as_lr: bool,
       vsr compare photo.png --models bicubic,espcn,edsr --scale 2 -o compare.png
       vsr compare clip.mp4:120 --models bicubic,fast,espcn --crop 100,50,200,120
     """
-    from pipelines.compare import compare as run_compare
+    run_compare = _pipeline("compare").compare
 
     panels = run_compare(source, [m.strip() for m in models.split(",") if m.strip()], int(scale), out,
                          crop=crop, as_lr=as_lr, device=device)
@@ -559,7 +572,8 @@ def models(as_json: bool) -> None:
       vsr models
       vsr models --json
     """
-    from pipelines.models import registered_models, shipped_models
+    _m = _pipeline("models")
+    registered_models, shipped_models = _m.registered_models, _m.shipped_models
     from vsr.weights import weights_dir
 
     rows = shipped_models()

@@ -212,9 +212,10 @@ def run_task(task: Task, upscale: UpscaleConfig, device: str | None, threads: in
     """
     import torch
 
-    from pipelines.clip import upscale_path
     from vsr.engine import build_engine
     from vsr.process import retain_freed_memory
+
+    from .clip import upscale_path
 
     # The entry point of spawned and Ray worker processes, which never run the
     # CLI's: same heap policy as the CLI (idempotent in-process).

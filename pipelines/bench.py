@@ -16,12 +16,13 @@ from typing import Any
 
 import torch
 
-from pipelines.clip import upscale_path
 from vsr.config import UpscaleConfig
 from vsr.engine import Engine, build_engine, cpu_has_bf16, upscale_frames
 from vsr.io.decode import iter_frames
 from vsr.io.encode import ClipWriter, output_pix_fmt, resolve_codec
 from vsr.io.probe import open_input, video_info
+
+from .clip import upscale_path
 
 __all__ = ["run_bench"]
 

@@ -24,8 +24,6 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from pipelines.metrics import COLUMNS, degrade_frame, frame_metrics
-from pipelines.plot import Series, plot
 from vsr.color import rgb_to_ycbcr, to_uint, ycbcr_to_rgb
 from vsr.config import UpscaleConfig
 from vsr.engine import Engine, EngineStats, build_engine, upscale_frames
@@ -37,6 +35,9 @@ from vsr.io.ffmpeg_pipe import FfmpegReader, FfmpegWriter
 from vsr.io.images import IMAGE_EXTENSIONS, is_image_path, read_rgb, write_rgb
 from vsr.io.probe import MediaError, VideoInfo, open_input, video_info
 from vsr.io.recompress import Recompressor, check_recompress
+
+from .metrics import COLUMNS, degrade_frame, frame_metrics
+from .plot import Series, plot
 
 __all__ = ["ClipReport", "upscale_path", "check_paths", "sidecar_paths"]
 

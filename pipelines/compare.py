@@ -14,8 +14,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from pipelines.clip import frame_to_image, image_to_frame
-from pipelines.metrics import degrade_frame
 from vsr.config import EngineConfig
 from vsr.engine import build_engine, upscale_frames
 from vsr.frames import YuvFrame
@@ -24,6 +22,9 @@ from vsr.io.decode import iter_frames
 from vsr.io.images import is_image_path, read_rgb
 from vsr.io.probe import MediaError
 from vsr.metrics import psnr
+
+from .clip import frame_to_image, image_to_frame
+from .metrics import degrade_frame
 
 __all__ = ["Panel", "compare", "parse_source", "parse_crop"]
 

@@ -53,9 +53,16 @@ def _vsr(venv: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess:
 
 def test_wheel_runs_outside_the_repo(installed: Path, tmp_path: Path):
     where = subprocess.run([str(installed / "bin" / "python"), "-c",
-                            "import vsr, vsr.weights as w, pipelines; print(vsr.__file__); print(w.weights_dir())"],
+                            "import vsr, vsr.weights as w, vsr_app.pipelines.clip as c; print(vsr.__file__); "
+                            "print(w.weights_dir()); print(c.__file__)"],
                            cwd=tmp_path, capture_output=True, text=True, check=True).stdout.split()
     assert all(str(installed) in p for p in where), where  # the wheel's code and weights, not the checkout's
+    site = next(installed.glob("lib/python*/site-packages"))
+    assert not (site / "pipelines").exists() and not (site / "cli.py").exists()  # no generic top-level names
+    for name in ("pipelines", "cli"):
+        probe = subprocess.run([str(installed / "bin" / "python"), "-c", f"import {name}"], cwd=tmp_path,
+                               capture_output=True, text=True)
+        assert probe.returncode != 0 and "No module named" in probe.stderr
     listing = _vsr(installed, tmp_path, "models", "--json")
     assert listing.returncode == 0, listing.stderr
     files = {row["file"] for row in json.loads(listing.stdout)}
