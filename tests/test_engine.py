@@ -147,7 +147,8 @@ def test_out_of_memory_fails_loudly_at_the_end():
         engine.upscale_y(np.zeros((2, 64, 64), np.uint8))
 
 
-def test_cpu_out_of_memory_backs_off_to_tiles(tmp_path: Path):
+@pytest.mark.parametrize("tile", [None, 256])
+def test_cpu_out_of_memory_backs_off_to_tiles(tmp_path: Path, tile: int | None):
     """Under an address-space limit the CPU allocator raises a plain RuntimeError; the engine must
     still halve the batch and tile, and the per-frame metric must not allocate at full size."""
     import resource
@@ -168,9 +169,10 @@ def test_cpu_out_of_memory_backs_off_to_tiles(tmp_path: Path):
 
     root = Path(__file__).resolve().parent.parent
     res = subprocess.run([sys.executable, str(root / "cli.py"), "upscale", str(src), str(dst), "--scale", "4",
-                          "--model", "espcn", "--dtype", "fp32", "--batch-size", "1"],
+                          "--model", "espcn", "--dtype", "fp32", "--batch-size", "1",
+                          *([] if tile is None else ["--tile", str(tile)])],
                          capture_output=True, text=True, preexec_fn=cap, cwd=root, timeout=600)
     assert res.returncode == 0, res.stderr
-    assert "tiling at" in res.stderr and "Traceback" not in res.stderr
+    assert ("tiling at" in res.stderr or tile is not None) and "Traceback" not in res.stderr
     out = cv2.imread(str(dst), cv2.IMREAD_UNCHANGED)
     assert out.shape == (4800, 4800)
