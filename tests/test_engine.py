@@ -176,3 +176,20 @@ def test_cpu_out_of_memory_backs_off_to_tiles(tmp_path: Path, tile: int | None):
     assert ("tiling at" in res.stderr or tile is not None) and "Traceback" not in res.stderr
     out = cv2.imread(str(dst), cv2.IMREAD_UNCHANGED)
     assert out.shape == (4800, 4800)
+
+
+def test_non_finite_output_is_refused_per_batch():
+    """Weights that pass the load check can still overflow (bf16, extreme input): never encode NaN as a picture."""
+    from vsr.engine import NonFiniteOutput
+
+    class Overflow(torch.nn.Module):
+        scale = 2
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            out = torch.nn.functional.interpolate(x, scale_factor=2)
+            out[:, :, 0, 0] = float("inf")
+            return out
+
+    engine = Engine(Overflow(), device="cpu", dtype="fp32", batch_size=2)
+    with pytest.raises(NonFiniteOutput, match="NaN or inf"):
+        engine.upscale_y(np.zeros((2, 8, 8), np.uint8))
