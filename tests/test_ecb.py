@@ -115,7 +115,8 @@ def test_fused_checkpoint_gives_the_same_upscale_output(tmp_path: Path):
         outs.append(cv2.imread(str(out)).astype(np.int16))
     assert outs[0].shape == (120, 160, 3)
     diff = np.abs(outs[0] - outs[1])
-    # fp32 sums in another order can tip a value across a rounding boundary: at most 1 code value, rarely
-    assert diff.max() <= 1 and (diff > 0).mean() < 1e-3
+    # fp32 sums in another order can tip a Y value across a rounding boundary (1 code value, rarely);
+    # the YCbCr -> RGB conversion scales that by 1.164, so up to 2 in RGB
+    assert diff.max() <= 2 and (diff > 0).mean() < 1e-3
     bicubic = cv2.resize(cv2.imread(str(src)), (160, 120), interpolation=cv2.INTER_CUBIC).astype(np.int16)
     assert np.abs(outs[0] - bicubic).mean() > 1.0  # the net did something: the check above is not vacuous
