@@ -19,7 +19,7 @@ from typing import Any, Callable
 import click
 
 from vsr import __version__
-from vsr.config import DEFAULT_MODEL
+from vsr.config import DEFAULT_MODEL, RUNTIMES, SOURCES
 
 # `pipelines` in the repository; `vsr_app.pipelines` beside `vsr_app.cli` when installed from
 # a wheel (which takes no generic top-level name). The pipelines import each other relatively.
@@ -32,6 +32,7 @@ def _pipeline(name: str) -> Any:
 
 SCALES = ("2", "3", "4", "8", "9", "16")
 ENSEMBLES = ("1", "2", "4", "8")  # self-ensemble sizes (vsr.engine.DIHEDRAL_SUBSETS)
+RUNTIME_CHOICES = ("auto", *RUNTIMES)
 USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, KeyError)
 
 
@@ -131,7 +132,13 @@ def upscale_options(fn: Callable) -> Callable:
         click.option("--ensemble", type=click.Choice(ENSEMBLES), default="1", show_default=True,
                      help="Self-ensemble: average over N flipped/transposed copies (N times slower)."),
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, mps."),
-        click.option("--dtype", default="auto", show_default=True, help="auto, fp32, bf16, fp16."),
+        click.option("--dtype", "--precision", "dtype", default="auto", show_default=True,
+                     help="auto, fp32, bf16, fp16 (CUDA)."),
+        click.option("--runtime", type=click.Choice(RUNTIME_CHOICES), default="auto", show_default=True,
+                     help="Inference runtime; auto measures the installed ones once per model and CPU."),
+        click.option("--source", type=click.Choice(SOURCES), default="auto", show_default=True,
+                     help="Weights trained on clean or on compressed LR; auto decides from the input "
+                          "(codec and bits per pixel)."),
         click.option("--batch-size", type=click.IntRange(1, 256), default=4, show_default=True,
                      help="Frames per engine batch."),
         click.option("--tile", type=click.IntRange(16, None), default=None, help="Tile size in LR pixels."),
@@ -171,7 +178,7 @@ def build_upscale_config(opts: dict[str, Any]):
         model=opts.pop("model"), scale=int(opts.pop("scale")), weights=opts.pop("weights"),
         device=opts.pop("device"), dtype=opts.pop("dtype"), batch_size=opts.pop("batch_size"),
         tile=opts.pop("tile"), passes=opts.pop("passes"), correct=opts.pop("correct"),
-        ensemble=int(opts.pop("ensemble")),
+        ensemble=int(opts.pop("ensemble")), runtime=opts.pop("runtime"), source=opts.pop("source"),
     )
     encode = EncodeConfig(codec=opts.pop("codec"), crf=opts.pop("crf"), preset=opts.pop("preset"),
                           pix_fmt=opts.pop("pix_fmt"), audio=not opts.pop("no_audio"), backend=opts.pop("backend"))
@@ -337,7 +344,10 @@ def train(quiet: bool, model_args: tuple[str, ...], data: tuple[Path, ...], scal
 @click.option("--ensemble", type=click.Choice(ENSEMBLES), default="1", show_default=True,
               help="Self-ensemble over N flipped/transposed copies.")
 @click.option("--device", default="auto", show_default=True)
-@click.option("--dtype", default="fp32", show_default=True, help="fp32 by default: benchmark figures.")
+@click.option("--dtype", "--precision", "dtype", default="fp32", show_default=True,
+              help="fp32 by default: benchmark figures.")
+@click.option("--runtime", type=click.Choice(RUNTIME_CHOICES), default="torch", show_default=True,
+              help="Inference runtime (torch by default: benchmark figures).")
 @click.option("--tile", type=click.IntRange(16, None), default=None)
 @click.option("--no-ssim", is_flag=True)
 @click.option("--out", type=click.Path(path_type=Path), default=None,
@@ -457,20 +467,23 @@ def bench(clip: Path | None, frames: int, json_out: Path | None, **opts: Any) ->
         if clip is None:
             clip = make_sample_clip(Path(tmp) / "sample360p.mp4", seconds=4, width=640, height=360)
         res = run_bench(clip, cfg, frames=frames)
-    w, h = res["size_in"]
-    ow, oh = res["size_out"]
-    click.echo(f"{res['clip']}: {res['frames']} frames {w}x{h} -> {ow}x{oh}, model {res['model']} x{res['scale']}, "
-               f"{res['device']}, {res['threads']} threads, dtype auto = {res['dtype_auto']}")
-    click.echo(f"  decode           {res['decode_fps']:8.1f} fps")
-    click.echo(f"  engine fp32      {res['engine_fps_fp32']:8.1f} fps")
-    if "engine_fps_bf16" in res:
-        click.echo(f"  engine bf16      {res['engine_fps_bf16']:8.1f} fps   (x{res['engine_bf16_over_fp32']:.2f} vs fp32)")
-    click.echo(f"  encode           {res['encode_fps']:8.1f} fps")
-    click.echo(f"  end to end       {res['e2e_fps_model']:8.1f} fps   split (s): {res['e2e_split_model']}")
-    click.echo(f"  bicubic pipeline {res['e2e_fps_bicubic']:8.1f} fps   split (s): {res['e2e_split_bicubic']}")
-    click.echo(f"  model / bicubic end to end: x{res['e2e_model_over_bicubic']:.2f}")
+    w, h = res.size_in
+    ow, oh = res.size_out
+    click.echo(f"{res.clip}: {res.frames} frames {w}x{h} -> {ow}x{oh}, model {res.model} x{res.scale}, "
+               f"{res.device}, {res.threads} threads, auto runs {res.auto}")
+    click.echo(f"  decode           {res.decode_fps:8.1f} fps")
+    for name, fps in res.engine_fps.items():
+        click.echo(f"  engine {name:<20} {fps:8.1f} fps")
+    click.echo(f"  encode           {res.encode_fps:8.1f} fps")
+    click.echo(f"  end to end       {res.e2e_fps_model:8.1f} fps   split (s): {res.e2e_split_model}")
+    click.echo(f"  bicubic pipeline {res.e2e_fps_bicubic:8.1f} fps   split (s): {res.e2e_split_bicubic}")
+    click.echo(f"  model / bicubic end to end: x{res.e2e_model_over_bicubic:.2f}")
     if json_out is not None:
-        json_out.write_text(json.dumps(res, indent=2, default=str) + "\n")
+        from dataclasses import asdict
+
+        from vsr.io.atomic import write_text_atomic
+
+        write_text_atomic(json_out, json.dumps(asdict(res), indent=2, default=str) + "\n")
 
 
 @main.command()
@@ -559,6 +572,30 @@ def compare(source: str, models: str, scale: str, crop: str | None, as_lr: bool,
     for p in panels:
         click.echo(f"{p.label:<12} " + ("" if p.psnr is None else f"PSNR-Y {p.psnr:.3f} dB"))
     click.echo(f"-> {out}")
+
+
+@main.command(name="export")
+@click.argument("model")
+@click.option("--scale", type=click.Choice(["2", "3", "4"]), default="2", show_default=True)
+@click.option("--weights", type=click.Path(path_type=Path), default=None,
+              help="Checkpoint file (default: the shipped weights for model and scale).")
+@click.option("--format", "fmt", type=click.Choice(["onnx"]), default="onnx", show_default=True)
+@click.option("-o", "--out", type=click.Path(path_type=Path), required=True, help="Output file (FILE.onnx).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+@_fail_cleanly
+def export_cmd(model: str, scale: str, weights: Path | None, fmt: str, out: Path, overwrite: bool) -> None:
+    """Write MODEL's fused inference graph (dynamic batch and frame size) for other runtimes.
+
+    \b
+    Examples:
+      vsr export fast --scale 2 -o fast_x2.onnx
+      vsr export espcn --scale 4 --weights runs/x4/final.pt -o espcn_x4.onnx
+    """
+    result = _pipeline("export").export_model(model, int(scale), out, weights=weights, fmt=fmt,
+                                              overwrite=overwrite)
+    check = ("" if result.max_abs_diff is None else
+             f"; ONNX Runtime agrees with torch within {result.max_abs_diff:.1e} on a test frame")
+    click.echo(f"wrote {result.path} ({result.bytes} bytes, opset {result.opset}){check}")
 
 
 @main.command()

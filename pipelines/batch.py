@@ -203,11 +203,11 @@ def _append(dst_dir: Path, record: dict[str, Any]) -> None:
 
 def run_task(task: Task, upscale: UpscaleConfig, device: str | None, threads: int | None,
              progress: Callable[[int, int | None], None] | None = None,
-             engines: dict[str | None, Any] | None = None) -> dict[str, Any]:
+             engines: dict[tuple[str | None, str], Any] | None = None) -> dict[str, Any]:
     """One input → one manifest record. Never raises for a bad input: it is recorded.
 
     ``progress(frames_done, frames_expected)`` reports the clip's frames (in-process runs only).
-    ``engines`` caches the built engine per device across the inputs of one process, so the
+    ``engines`` caches the built engine per (device, source) across the inputs of one process, so the
     weights are loaded, laid out and probed once, not once per clip.
     """
     import torch
@@ -215,7 +215,7 @@ def run_task(task: Task, upscale: UpscaleConfig, device: str | None, threads: in
     from vsr.engine import build_engine
     from vsr.process import retain_freed_memory
 
-    from .clip import upscale_path
+    from .clip import input_source, upscale_path
 
     # The entry point of spawned and Ray worker processes, which never run the
     # CLI's: same heap policy as the CLI (idempotent in-process).
@@ -231,9 +231,11 @@ def run_task(task: Task, upscale: UpscaleConfig, device: str | None, threads: in
         Path(task.dst).parent.mkdir(parents=True, exist_ok=True)
         engine = None
         if engines is not None:
-            if device not in engines:
-                engines[device] = build_engine(cfg.engine)
-            engine = engines[device]
+            stream, why = input_source(Path(task.src), cfg)
+            if (device, stream) not in engines:
+                engines[device, stream] = build_engine(cfg.engine, stream)
+            built, info = engines[device, stream]
+            engine = (built, dict(info, source_reason=why))
         report = upscale_path(Path(task.src), Path(task.dst), cfg, progress=progress, engine=engine)
     except Exception as exc:  # one input's failure, whatever it is, must not stop the batch
         reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
@@ -360,7 +362,7 @@ def _run_local(cfg: BatchConfig, tasks: list[Task], record: Callable[[dict[str, 
     worker = worker or _task_process
     devices = list(cfg.devices) or [None]
     if cfg.jobs == 1:  # in this process: the current clip's frames can be reported, one engine serves all
-        engines: dict[str | None, Any] = {}
+        engines: dict[tuple[str | None, str], Any] = {}
         for i, task in enumerate(tasks):
             progress = None
             if clip_progress is not None:

@@ -1,18 +1,17 @@
 """``vsr bench``: where the time goes for one clip and model, measured side by side.
 
-Stages are timed separately on the same frames in one run (decode alone,
-engine alone in fp32 and bf16, encode alone), then the whole pipeline end to
-end with the model and with plain bicubic, so ratios are not skewed by a
-noisy machine drifting between runs.
+Stages are timed separately on the same frames in one run (decode alone, the
+engine alone under every installed runtime and precision, encode alone), then
+the whole pipeline end to end with the model and with plain bicubic, so ratios
+are not skewed by a noisy machine drifting between runs.
 """
 
 from __future__ import annotations
 
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -21,46 +20,80 @@ from vsr.engine import Engine, build_engine, cpu_has_bf16, upscale_frames
 from vsr.io.decode import iter_frames
 from vsr.io.encode import ClipWriter, output_pix_fmt, resolve_codec
 from vsr.io.probe import open_input, video_info
+from vsr.runtime import RUNTIMES, available
+from vsr.weights import load_model
 
 from .clip import upscale_path
 
-__all__ = ["run_bench"]
+__all__ = ["BenchReport", "run_bench"]
+
+
+@dataclass
+class BenchReport:
+    """Frames per second of each stage (fps), for one clip and model."""
+
+    clip: str
+    model: str
+    scale: int
+    threads: int
+    frames: int = 0  # frames in the clip (decode is timed over all of them)
+    size_in: tuple[int, int] = (0, 0)
+    size_out: tuple[int, int] = (0, 0)
+    device: str = "cpu"
+    decode_fps: float = 0.0
+    engine_fps: dict[str, float] = field(default_factory=dict)  # "runtime/precision" -> fps, engine alone
+    auto: str = ""  # the runtime/precision the configured engine chose
+    encode_fps: float = 0.0
+    e2e_fps_model: float = 0.0
+    e2e_fps_bicubic: float = 0.0
+    e2e_split_model: dict[str, float] = field(default_factory=dict)
+    e2e_split_bicubic: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def e2e_model_over_bicubic(self) -> float:
+        return self.e2e_fps_model / self.e2e_fps_bicubic
 
 
 def _engine_fps(engine: Engine, frames: list, batch: int) -> float:
-    upscale_frames(engine, frames[:batch])  # warm-up (oneDNN primitive creation)
+    upscale_frames(engine, frames[:batch])  # warm-up (oneDNN primitive creation, OpenVINO kernels)
     t0 = time.perf_counter()
     for i in range(0, len(frames), batch):
         upscale_frames(engine, frames[i : i + batch])
     return len(frames) / (time.perf_counter() - t0)
 
 
-def run_bench(src: Path, cfg: UpscaleConfig, *, frames: int = 48) -> dict[str, Any]:
+def run_bench(src: Path, cfg: UpscaleConfig, *, frames: int = 48) -> BenchReport:
     """Measure decode / engine / encode / end-to-end frames per second on ``src``."""
-    result: dict[str, Any] = {"clip": str(src), "model": cfg.engine.model, "scale": cfg.engine.scale,
-                              "threads": torch.get_num_threads()}
+    report = BenchReport(clip=str(src), model=cfg.engine.model, scale=cfg.engine.scale,
+                         threads=torch.get_num_threads())
     t0 = time.perf_counter()
-    n_total = 0
     held = []
     for frame in iter_frames(src):
-        if n_total < frames:
+        if report.frames < frames:
             held.append(frame)
-        n_total += 1
-    result["frames"] = n_total
-    result["size_in"] = (held[0].width, held[0].height)
-    result["decode_fps"] = n_total / (time.perf_counter() - t0)
+        report.frames += 1
+    report.size_in = (held[0].width, held[0].height)
+    report.decode_fps = report.frames / (time.perf_counter() - t0)
 
-    engine, info = build_engine(replace(cfg.engine, dtype="fp32"))
-    result["engine_fps_fp32"] = _engine_fps(engine, held, engine.batch_size)
-    if engine.device.type == "cpu" and cpu_has_bf16():
-        engine.dtype = torch.bfloat16
-        result["engine_fps_bf16"] = _engine_fps(engine, held, engine.batch_size)
     auto, auto_info = build_engine(cfg.engine)
-    result["dtype_auto"] = auto_info["dtype"]
-    result["device"] = auto_info["device"]
+    report.device = auto_info["device"]
+    report.auto = f"{auto.runtime}/{auto_info['dtype'].replace('float32', 'fp32').replace('bfloat16', 'bf16')}"
+    if cfg.engine.model != "bicubic":
+        model, _ = load_model(cfg.engine.model, cfg.engine.model_scale, cfg.engine.weights)
+        on_cpu = auto.device.type == "cpu"
+        for runtime, (_, _, precisions) in RUNTIMES.items():
+            if (runtime != "torch" and not on_cpu) or not available(runtime):
+                continue
+            for precision in precisions:
+                if precision == "bf16" and not (on_cpu and cpu_has_bf16()):
+                    continue
+                engine = Engine(model, device=auto.device, runtime=runtime,
+                                dtype=torch.float32 if precision == "fp32" else torch.bfloat16,
+                                batch_size=cfg.engine.batch_size, tile=cfg.engine.tile, passes=cfg.engine.passes)
+                report.engine_fps[f"{runtime}/{precision}"] = _engine_fps(engine, held, engine.batch_size)
 
     outs = upscale_frames(auto, held)
-    result["size_out"] = (outs[0].width, outs[0].height)
+    report.size_out = (outs[0].width, outs[0].height)
     with tempfile.TemporaryDirectory() as tmp:
         container = open_input(src)
         info_v = video_info(container)
@@ -72,15 +105,13 @@ def run_bench(src: Path, cfg: UpscaleConfig, *, frames: int = 48) -> dict[str, A
         for f in outs:
             writer.write(f)
         writer.close()
-        result["encode_fps"] = len(outs) / (time.perf_counter() - t0)
+        report.encode_fps = len(outs) / (time.perf_counter() - t0)
         container.close()
 
         for label, model_cfg in (("model", cfg.engine), ("bicubic", replace(cfg.engine, model="bicubic", weights=None))):
             run_cfg = replace(cfg, engine=model_cfg, overwrite=True, quiet=True)
-            report = upscale_path(src, Path(tmp) / f"e2e_{label}{dst.suffix}", run_cfg, engine=build_engine(model_cfg))
-            result[f"e2e_fps_{label}"] = report.fps
-            result[f"e2e_split_{label}"] = {k: round(v, 2) for k, v in report.split_seconds.items()}
-    result["e2e_model_over_bicubic"] = result["e2e_fps_model"] / result["e2e_fps_bicubic"]
-    if "engine_fps_bf16" in result:
-        result["engine_bf16_over_fp32"] = result["engine_fps_bf16"] / result["engine_fps_fp32"]
-    return result
+            engine = (auto, auto_info) if label == "model" else build_engine(model_cfg)
+            clip = upscale_path(src, Path(tmp) / f"e2e_{label}{dst.suffix}", run_cfg, engine=engine)
+            setattr(report, f"e2e_fps_{label}", clip.fps)
+            setattr(report, f"e2e_split_{label}", {k: round(v, 2) for k, v in clip.split_seconds.items()})
+    return report

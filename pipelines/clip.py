@@ -33,7 +33,7 @@ from vsr.io.decode import demux, iter_frames
 from vsr.io.encode import CONTAINER_FORMATS, ClipWriter, output_pix_fmt, resolve_codec, with_frame_colors
 from vsr.io.ffmpeg_pipe import FfmpegReader, FfmpegWriter
 from vsr.io.images import IMAGE_EXTENSIONS, is_image_path, read_rgb, write_rgb
-from vsr.io.probe import MediaError, VideoInfo, open_input, video_info
+from vsr.io.probe import MediaError, VideoInfo, open_input, stream_source, video_info
 from vsr.io.recompress import Recompressor, check_recompress
 
 from .metrics import COLUMNS, degrade_frame, frame_metrics
@@ -104,11 +104,31 @@ def upscale_path(
             raise MediaError("--eval-crf applies to videos (images: not supported)")
         check_recompress(cfg.eval_codec, cfg.eval_crf)
     if engine is None:
-        engine = build_engine(cfg.engine)
+        stream, why = input_source(src, cfg)
+        built, info = build_engine(cfg.engine, stream)
+        engine = (built, dict(info, source_reason=why))
     engine[0].stats = EngineStats()  # per clip, also when one engine serves a whole batch
     if is_image_path(src):
         return _upscale_image(src, dst, cfg, engine)
     return _upscale_video(src, dst, cfg, engine, progress)
+
+
+def input_source(src: Path, cfg: UpscaleConfig) -> tuple[str, str]:
+    """``(clean | compressed, reason)``: what the engine's ``source`` means for ``src``.
+
+    ``auto`` follows what the engine will see: in ``--eval`` mode the degraded copy (compressed
+    only with ``--eval-crf``), an image as clean, and a video by its stream (codec, bit rate).
+    """
+    asked = cfg.engine.source
+    if asked != "auto":
+        return asked, f"--source {asked}"
+    if cfg.eval:
+        if cfg.eval_crf is not None:
+            return "compressed", f"--eval-crf {cfg.eval_crf} re-encodes the LR with {cfg.eval_codec}"
+        return "clean", "--eval upscales a clean downscale"
+    if is_image_path(src):
+        return "clean", "an image"
+    return stream_source(src)
 
 
 def _mode(cfg: UpscaleConfig) -> str:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up a development environment in ./.venv: the CPU build of torch (pinned),
-# vsr in editable mode with its test extras, and Debian's ffmpeg binary for the
+# vsr in editable mode with its test, Ray and runtime (ONNX Runtime, OpenVINO) extras, and Debian's ffmpeg binary for the
 # ffmpeg backend (installed when missing and we are root). Safe to run twice.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +21,6 @@ PY=${PYTHON:-python3}
 .venv/bin/python -m pip install -q --upgrade "setuptools>=77" 2>&1 | grep -v -i "warning" || true
 # torch is pinned to the CPU wheel here; GPU users: see README ("GPU").
 .venv/bin/python -m pip install -q "torch==2.13.0" 2>&1 | grep -v -i "warning" || true
-.venv/bin/python -m pip install -q -e ".[test,ray]" 2>&1 | grep -v -i "warning" || true
+.venv/bin/python -m pip install -q -e ".[test,ray,onnx,openvino]" 2>&1 | grep -v -i "warning" || true
 .venv/bin/python -c "import torch, av, cv2, click, tqdm, ffmpeg, vsr" >/dev/null
 echo "setup: ok ($(.venv/bin/python -c 'import torch, av; print("torch", torch.__version__, "| av", av.__version__)'))" >&2

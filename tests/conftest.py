@@ -38,7 +38,7 @@ def gradient_rgb(h: int, w: int, t: int = 0) -> np.ndarray:
 
 def write_clip(path: Path, *, frames: int = 12, size: tuple[int, int] = (64, 48), codec: str = "libx264",
                pix_fmt: str = "yuv420p", rate: Fraction = Fraction(25), audio: bool = False,
-               time_base: Fraction | None = None, pts_step: list[int] | None = None) -> Path:
+               time_base: Fraction | None = None, pts_step: list[int] | None = None, crf: int = 10) -> Path:
     """A small synthetic clip; optional AAC tone and irregular timestamps."""
     w, h = size
     with av.open(str(path), "w") as out:
@@ -48,7 +48,7 @@ def write_clip(path: Path, *, frames: int = 12, size: tuple[int, int] = (64, 48)
             vs.time_base = time_base
             vs.codec_context.time_base = time_base
         if codec == "libx264":
-            vs.options = {"crf": "10", "preset": "ultrafast"}
+            vs.options = {"crf": str(crf), "preset": "ultrafast"}
         as_ = out.add_stream("aac", rate=16000) if audio else None
         if as_ is not None:
             as_.layout = "mono"
@@ -96,3 +96,19 @@ def no_error_logs(caplog: pytest.LogCaptureFixture):
     yield
     errors = [r for r in caplog.get_records("call") if r.levelno >= logging.ERROR]
     assert not errors, f"unexpected error logs: {[r.getMessage() for r in errors]}"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def runtime_cache(tmp_path_factory: pytest.TempPathFactory):
+    """The runtime choice cache of a test session lives in a temporary folder, never the user's home
+    (set in the environment, so the CLI subprocesses share it)."""
+    import os
+
+    folder = tmp_path_factory.mktemp("vsr-cache")
+    previous = os.environ.get("VSR_CACHE_DIR")
+    os.environ["VSR_CACHE_DIR"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("VSR_CACHE_DIR", None)
+    else:
+        os.environ["VSR_CACHE_DIR"] = previous

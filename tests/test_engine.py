@@ -170,7 +170,7 @@ def test_cpu_out_of_memory_backs_off_to_tiles(tmp_path: Path, tile: int | None):
     root = Path(__file__).resolve().parent.parent
     res = subprocess.run([sys.executable, str(root / "cli.py"), "upscale", str(src), str(dst), "--scale", "4",
                           "--model", "espcn", "--dtype", "fp32", "--batch-size", "1",
-                          *([] if tile is None else ["--tile", str(tile)])],
+                          "--runtime", "torch", *([] if tile is None else ["--tile", str(tile)])],
                          capture_output=True, text=True, preexec_fn=cap, cwd=root, timeout=600)
     assert res.returncode == 0, res.stderr
     assert ("tiling at" in res.stderr or tile is not None) and "Traceback" not in res.stderr

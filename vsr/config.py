@@ -6,11 +6,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["TrainConfig", "EngineConfig", "EncodeConfig", "UpscaleConfig", "DEFAULT_MODEL"]
+__all__ = ["TrainConfig", "EngineConfig", "EncodeConfig", "UpscaleConfig", "DEFAULT_MODEL", "RUNTIMES", "SOURCES"]
 
 # The model `vsr upscale` and `vsr demo` run when none is named. Its shipped
 # weights must exist at every scale: a missing default is an error, never a fallback.
 DEFAULT_MODEL = "espcn"
+# Inference runtimes (details in vsr.runtime); "auto" measures and picks among the installed ones.
+RUNTIMES = ("torch", "onnxruntime", "openvino")
+# Which weights of a model to run: trained on clean LR, or on compressed (H.264) LR; "auto"
+# decides per input from the stream (vsr.io.probe.stream_source).
+SOURCES = ("auto", "clean", "compressed")
 
 
 @dataclass(frozen=True)
@@ -25,8 +30,14 @@ class EngineConfig:
     passes: int = 1
     correct: float | None = None
     ensemble: int = 1
+    runtime: str = "auto"
+    source: str = "auto"
 
     def __post_init__(self) -> None:
+        if self.source not in SOURCES:
+            raise ValueError(f"unknown source {self.source!r}; known: {', '.join(SOURCES)}")
+        if self.runtime not in ("auto", *RUNTIMES):
+            raise ValueError(f"unknown runtime {self.runtime!r}; known: auto, {', '.join(RUNTIMES)}")
         if self.passes < 1:
             raise ValueError("passes must be >= 1")
         if self.ensemble not in (1, 2, 4, 8):

@@ -21,6 +21,7 @@ from torch import nn
 from vsr.config import EngineConfig
 from vsr.frames import YuvFrame, chroma_size, encodable_size, resize_plane
 from vsr.models.blocks import bicubic_upsample
+from vsr.runtime import RUNTIMES, Choice, build_runner, pick_runtime, require
 
 __all__ = ["Engine", "pick_device", "pick_dtype", "tiled_forward", "cpu_has_bf16", "build_engine", "upscale_frames"]
 
@@ -152,7 +153,7 @@ class NonFiniteOutput(ValueError):
 
 def _is_oom(exc: BaseException) -> bool:
     msg = str(exc).lower()
-    return "can't allocate" in msg or "out of memory" in msg or "not enough memory" in msg
+    return "can't allocate" in msg or "out of memory" in msg or "not enough memory" in msg or "bad_alloc" in msg
 
 
 @dataclass
@@ -183,6 +184,7 @@ class Engine:
         correct: float | None = None,
         ensemble: int = 1,
         channels_last: bool = True,
+        runtime: str = "torch",
     ) -> None:
         self.device = device if isinstance(device, torch.device) else pick_device(device)
         # NHWC weights let oneDNN pick its blocked convolution kernels: 1.2-1.6x
@@ -192,9 +194,16 @@ class Engine:
         # with its live model passes False to keep the optimizer's layout.
         layout = torch.channels_last if channels_last else torch.contiguous_format
         self.model = model.to(self.device, memory_format=layout).eval()
-        self.dtype = dtype if isinstance(dtype, torch.dtype) else pick_dtype(dtype, self.device, self.model)
+        self.choice = self._choose(runtime, dtype)
+        self.runtime = self.choice.runtime
+        self.dtype = (dtype if isinstance(dtype, torch.dtype) else
+                      {"fp32": torch.float32, "bf16": torch.bfloat16}.get(self.choice.precision)
+                      or pick_dtype(dtype, self.device, self.model))
         if self.dtype == torch.float16 and self.device.type == "cpu":
             raise ValueError("fp16 is not supported on the CPU; use bf16 or fp32")
+        # Built once here (graph export, compilation): then reused for every frame and size.
+        self.runner = (build_runner(self.runtime, self.model, self.choice.precision)
+                       if self.runtime != "torch" else None)
         self.scale = int(model.scale)
         self.batch_size = max(1, int(batch_size))
         self.tile = tile
@@ -206,22 +215,49 @@ class Engine:
         self.ensemble = ensemble
         self.stats = EngineStats()
 
+    def _choose(self, runtime: str, dtype: str | torch.dtype) -> Choice:
+        """The runtime and (for runtimes other than torch) the precision to run with."""
+        if isinstance(dtype, torch.dtype):
+            named = {torch.float32: "fp32", torch.bfloat16: "bf16"}.get(dtype)
+            if runtime == "auto" or named is None:
+                return Choice("torch", named or "", reason="rule: dtype given as a torch dtype")
+            require(runtime, named, self.device)
+            return Choice(runtime, named, reason="asked")
+        has_weights = any(True for _ in self.model.parameters())
+        if runtime == "auto" and (self.device.type != "cpu" or not has_weights):
+            return Choice("torch", "", reason=f"rule: {'no weights' if not has_weights else self.device.type}")
+        if runtime == "torch":
+            return Choice("torch", "", reason="asked")  # dtype: pick_dtype, as before
+        if dtype not in ("auto", "fp32", "float32", "bf16", "bfloat16"):
+            require(runtime if runtime != "auto" else "torch", str(dtype), self.device)
+        precisions = (("fp32", "bf16") if cpu_has_bf16() else ("fp32",)) if dtype == "auto" else (
+            "fp32" if dtype in ("fp32", "float32") else "bf16",)
+        if runtime != "auto":
+            require(runtime, precisions[0] if len(precisions) == 1 else "fp32", self.device)
+            if len([p for p in precisions if p in RUNTIMES[runtime][2]]) == 1:
+                return Choice(runtime, next(p for p in precisions if p in RUNTIMES[runtime][2]), reason="asked")
+        return pick_runtime(self.model, precisions, runtimes=None if runtime == "auto" else (runtime,))
+
     @property
     def total_scale(self) -> int:
         return self.scale**self.passes
 
-    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _net(self, x: torch.Tensor) -> torch.Tensor:
+        if self.runner is not None:
+            return self.runner(x)
         with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
-            if self.ensemble == 1:
-                return self.model(x).float()
-            # Self-ensemble (Lim et al. 2017, "EDSR+"): the mean over flipped and
-            # transposed copies, each mapped back. Costs `ensemble` forwards.
-            total = None
-            for flip_h, flip_w, transpose in DIHEDRAL_SUBSETS[self.ensemble]:
-                out = _undo_dihedral(self.model(_dihedral(x, flip_h, flip_w, transpose)).float(),
-                                     flip_h, flip_w, transpose)
-                total = out if total is None else total.add_(out)
-            return total.div_(self.ensemble)
+            return self.model(x).float()
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.ensemble == 1:
+            return self._net(x)
+        # Self-ensemble (Lim et al. 2017, "EDSR+"): the mean over flipped and
+        # transposed copies, each mapped back. Costs `ensemble` forwards.
+        total = None
+        for flip_h, flip_w, transpose in DIHEDRAL_SUBSETS[self.ensemble]:
+            out = _undo_dihedral(self._net(_dihedral(x, flip_h, flip_w, transpose)), flip_h, flip_w, transpose)
+            total = out if total is None else total.add_(out)
+        return total.div_(self.ensemble)
 
     def _run(self, x: torch.Tensor) -> torch.Tensor:
         if self.tile:
@@ -283,14 +319,12 @@ class Engine:
                                           f"overflow in {self.dtype}".replace("torch.", ""))
                 outs.append(self._quantise(sr.squeeze(1), bit_depth))
             except (torch.OutOfMemoryError, MemoryError):
-                sr = None
                 self._shrink()
                 continue
             except RuntimeError as exc:
                 # The CPU allocator raises a plain RuntimeError ("DefaultCPUAllocator: can't allocate ...").
                 if not _is_oom(exc):
                     raise
-                sr = None
                 self._shrink()
                 continue
             start += len(chunk)
@@ -309,14 +343,22 @@ class Engine:
             raise EngineMemoryError("out of memory even with batch 1 and 64 px tiles")
 
 
-def build_engine(cfg: EngineConfig) -> tuple[Engine, dict]:
-    """Engine for an EngineConfig: shipped or given weights, device, dtype, passes."""
+def build_engine(cfg: EngineConfig, stream_source: str | None = None) -> tuple[Engine, dict]:
+    """Engine for an EngineConfig: shipped or given weights, device, dtype, runtime, passes.
+
+    ``stream_source`` (``clean`` | ``compressed``): what ``cfg.source == "auto"`` resolves to for
+    the input at hand (clean when not given).
+    """
     from vsr.weights import load_model  # here: vsr.weights imports the model zoo
 
-    model, info = load_model(cfg.model, cfg.model_scale, cfg.weights)
+    source = cfg.source if cfg.source != "auto" else (stream_source or "clean")
+    model, info = load_model(cfg.model, cfg.model_scale, cfg.weights, source=source,
+                             source_asked=cfg.source != "auto")
     engine = Engine(model, device=cfg.device, dtype=cfg.dtype, batch_size=cfg.batch_size,
-                    tile=cfg.tile, passes=cfg.passes, correct=cfg.correct, ensemble=cfg.ensemble)
+                    tile=cfg.tile, passes=cfg.passes, correct=cfg.correct, ensemble=cfg.ensemble,
+                    runtime=cfg.runtime)
     info = dict(info, device=str(engine.device), dtype=str(engine.dtype).replace("torch.", ""),
+                runtime=engine.runtime, runtime_reason=engine.choice.reason, runtime_probe_ms=engine.choice.ms,
                 passes=cfg.passes, total_scale=engine.total_scale, correct=cfg.correct, ensemble=cfg.ensemble)
     return engine, info
 

@@ -104,9 +104,14 @@ def verify_shipped(path: Path) -> None:
                            " (reinstall vsr, or restore the file)")
 
 
-def default_weights(model: str, scale: int) -> Path | None:
-    """Path of the shipped checkpoint for ``model`` at ``scale``, or None."""
-    path = weights_dir() / f"{model}_x{scale}.pt"
+def default_weights(model: str, scale: int, source: str = "clean") -> Path | None:
+    """Path of the shipped checkpoint for ``model`` at ``scale``, or None.
+
+    ``source``: ``clean`` (``MODEL_xN.pt``, trained on clean LR) or ``compressed``
+    (``MODEL_xN_compressed.pt``, trained on H.264-compressed LR as well).
+    """
+    suffix = {"clean": "", "compressed": "_compressed"}[source]
+    path = weights_dir() / f"{model}_x{scale}{suffix}.pt"
     return path if path.is_file() else None
 
 
@@ -223,14 +228,26 @@ def model_from_checkpoint(
     return model.eval()
 
 
-def load_model(model: str, scale: int, weights: Path | None = None) -> tuple[nn.Module, dict[str, Any]]:
-    """The model to run: ``weights`` if given, else shipped weights, else (bicubic only) none.
+def load_model(model: str, scale: int, weights: Path | None = None, *, source: str = "clean",
+               source_asked: bool = False) -> tuple[nn.Module, dict[str, Any]]:
+    """The model to run: ``weights`` if given, else shipped weights for ``source``, else (bicubic only) none.
 
-    Returns ``(module, info)`` where ``info`` has ``model``, ``scale``,
-    ``weights`` (path or None) and the checkpoint ``meta``.
+    With ``source="compressed"`` and no compressed-source weights for the model, the clean
+    ones run, unless ``source_asked`` (the user named the source): then it is an error.
+    Returns ``(module, info)`` where ``info`` has ``model``, ``scale``, ``weights`` (path or
+    None), ``source`` (the weights' training source) and the checkpoint ``meta``.
     """
     if model not in list_models():
         raise WeightsError(f"unknown model {model!r}; known: {', '.join(list_models())}")
+    if weights is None and source == "compressed" and model != "bicubic":
+        weights = default_weights(model, scale, "compressed")
+        if weights is None and source_asked:
+            have = sorted({p.name.split("_x")[0] for p in weights_dir().glob("*_compressed.pt")})
+            raise WeightsError(f"no compressed-source weights for {model} x{scale}"
+                               + (f"; models that have them: {', '.join(have)}" if have else ""))
+        source = "compressed" if weights is not None else "clean"
+    else:
+        source = "clean" if weights is None else "given"
     if weights is None:
         weights = default_weights(model, scale)
     if weights is None:
@@ -238,7 +255,9 @@ def load_model(model: str, scale: int, weights: Path | None = None) -> tuple[nn.
             raise WeightsError(
                 f"no weights for {model} x{scale} in {weights_dir()}; pass --weights or use --model bicubic"
             )
-        return create_model("bicubic", scale=scale).eval(), {"model": model, "scale": scale, "weights": None, "meta": {}}
+        return create_model("bicubic", scale=scale).eval(), {"model": model, "scale": scale, "weights": None,
+                                                              "source": "clean", "meta": {}}
     ckpt = load_checkpoint(weights)
     module = model_from_checkpoint(ckpt, expect_model=model, expect_scale=scale)
-    return module, {"model": model, "scale": scale, "weights": str(weights), "meta": ckpt.get("meta", {})}
+    return module, {"model": model, "scale": scale, "weights": str(weights), "source": source,
+                    "meta": ckpt.get("meta", {})}

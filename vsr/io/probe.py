@@ -8,7 +8,16 @@ from pathlib import Path
 
 import av
 
-__all__ = ["MediaError", "VideoInfo", "open_input", "probe", "video_info"]
+__all__ = ["MediaError", "VideoInfo", "open_input", "probe", "video_info", "bits_per_pixel", "stream_source",
+           "CLEAN_CODECS", "CLEAN_BPP"]
+
+# Codecs whose frames carry no block-transform artefacts to undo: lossless, or intra-only
+# mezzanine codecs at high rates. Anything else is judged by its bit rate.
+CLEAN_CODECS = frozenset({"ffv1", "huffyuv", "ffvhuff", "utvideo", "rawvideo", "png", "apng", "qtrle", "magicyuv",
+                          "v210", "v308", "v408", "r210", "zlib", "tiff", "bmp", "prores", "dnxhd", "cfhd"})
+# A stream at or above this many bits per pixel per frame is treated as clean: far above
+# streaming rates (about 0.02-0.5 for H.264/VP8 at 720p), where the codec leaves little to undo.
+CLEAN_BPP = 1.0
 
 
 class MediaError(ValueError):
@@ -86,3 +95,31 @@ def probe(path: Path) -> VideoInfo:
     """VideoInfo of the first video stream of ``path``."""
     with open_input(path) as container:
         return video_info(container)
+
+
+def bits_per_pixel(container: av.container.InputContainer) -> float | None:
+    """The first video stream's bits per pixel per frame, from its bit rate (or the file's,
+    less its audio); None when neither rate nor frame rate is known."""
+    stream = container.streams.video[0]
+    rate = stream.average_rate or stream.guessed_rate
+    bit_rate = stream.bit_rate
+    if not bit_rate and container.bit_rate:
+        bit_rate = container.bit_rate - sum(s.bit_rate or 0 for s in container.streams.audio)
+    if not bit_rate or not rate or not stream.codec_context.width:
+        return None
+    return float(bit_rate) / (stream.codec_context.width * stream.codec_context.height * float(rate))
+
+
+def stream_source(path: Path) -> tuple[str, str]:
+    """``("clean" | "compressed", reason)`` for a video file: what ``--source auto`` decides from
+    the stream itself (its codec, then its bits per pixel per frame against :data:`CLEAN_BPP`)."""
+    with open_input(path) as container:
+        codec = container.streams.video[0].codec_context.name
+        if codec in CLEAN_CODECS:
+            return "clean", f"{codec} is a lossless or intra-only codec"
+        bpp = bits_per_pixel(container)
+    if bpp is None:
+        return "compressed", f"{codec} at an unknown bit rate"
+    if bpp >= CLEAN_BPP:
+        return "clean", f"{codec} at {bpp:.3f} bits per pixel per frame (>= {CLEAN_BPP:g})"
+    return "compressed", f"{codec} at {bpp:.3f} bits per pixel per frame (< {CLEAN_BPP:g})"

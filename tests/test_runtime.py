@@ -1,0 +1,179 @@
+"""Runtimes: ONNX export, equivalence with torch, the auto choice and its cache, missing extras."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from torch import nn
+
+import vsr.runtime as rt
+from cli import main
+from vsr.engine import Engine
+from vsr.weights import load_checkpoint, model_from_checkpoint, weights_dir
+
+from conftest import shared, write_clip
+
+INSTALLED = [n for n in ("onnxruntime", "openvino") if rt.available(n)]
+needs_extras = pytest.mark.skipif(not INSTALLED, reason="neither onnxruntime nor openvino is installed "
+                                  "(pip install 'vsr[onnx,openvino]')")
+
+
+def _shipped() -> list[Path]:
+    return sorted(p for p in weights_dir().glob("*.pt"))
+
+
+@needs_extras
+@pytest.mark.parametrize("name", INSTALLED)
+@pytest.mark.parametrize("path", _shipped(), ids=lambda p: p.stem)
+def test_every_shipped_checkpoint_agrees_with_torch(path: Path, name: str):
+    """Within 1e-4 on the [0, 1] scale, at a batch of 2 and odd frame sizes (dynamic axes)."""
+    model = model_from_checkpoint(load_checkpoint(path))
+    runner = rt.build_runner(name, model, "fp32")
+    gen = torch.Generator().manual_seed(0)
+    with torch.inference_mode():
+        for shape in ((2, 1, 23, 31), (1, 1, 40, 17)):
+            x = torch.rand(*shape, generator=gen)
+            ref = model(x).float()
+            got = runner(x)
+            assert got.shape == ref.shape
+            assert float((got - ref).abs().max()) < 1e-4
+
+
+@needs_extras
+def test_export_cli_writes_a_dynamic_graph(tmp_path: Path):
+    onnx = pytest.importorskip("onnx")
+    out = tmp_path / "fast_x2.onnx"
+    res = CliRunner().invoke(main, ["export", "fast", "--scale", "2", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    graph = onnx.load(str(out))
+    dims = [d.dim_param or d.dim_value for d in graph.graph.input[0].type.tensor_type.shape.dim]
+    assert dims == ["n", 1, "h", "w"]
+    ops = {node.op_type for node in graph.graph.node}
+    assert "Conv" in ops and not list(tmp_path.glob("*.part"))
+    # the exported graph is the fused form: one conv per block, head and tail (fast: 4 blocks)
+    assert sum(node.op_type == "Conv" for node in graph.graph.node) == 6
+    again = CliRunner().invoke(main, ["export", "fast", "--scale", "2", "-o", str(out)])
+    assert again.exit_code == 1 and "exists" in again.output
+
+
+@needs_extras
+@pytest.mark.parametrize("name", INSTALLED)
+def test_engine_output_matches_torch_in_code_values(name: str):
+    from vsr.weights import load_model
+
+    model, _ = load_model("espcn", 3)
+    y = np.random.default_rng(1).integers(0, 256, (3, 30, 44), dtype=np.uint8)
+    ref = Engine(model, device="cpu", dtype="fp32", runtime="torch", batch_size=2).upscale_y(y)
+    got = Engine(model, device="cpu", dtype="fp32", runtime=name, batch_size=2, tile=16).upscale_y(y)
+    diff = np.abs(ref.astype(int) - got.astype(int))
+    assert diff.max() <= 1 and (diff > 0).mean() < 1e-3
+
+
+@needs_extras
+@pytest.mark.parametrize("name", INSTALLED)
+def test_eval_psnr_within_a_hundredth_of_torch(name: str):
+    from pipelines.evaluate import evaluate_sets
+    from vsr.config import EngineConfig
+
+    set5 = shared("Set5")
+    psnr = {}
+    for runtime in ("torch", name):
+        results, info = evaluate_sets(EngineConfig(model="fast", scale=2, dtype="fp32", batch_size=1,
+                                                   runtime=runtime), [set5], with_ssim=False)
+        assert info["runtime"] == runtime
+        psnr[runtime] = results[0].psnr
+    assert abs(psnr[name] - psnr["torch"]) < 0.01
+
+
+class _Tiny(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = 2
+        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        self.shuffle = nn.PixelShuffle(2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.shuffle(self.conv(x))
+
+
+def test_auto_picks_a_measured_candidate_and_caches_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("VSR_CACHE_DIR", str(tmp_path))
+    model = _Tiny().eval()
+    first = rt.pick_runtime(model, ("fp32",), probe_size=(24, 32), reps=1)
+    expected = {f"{n}/fp32" for n in ("torch", *INSTALLED)}
+    if len(expected) == 1:
+        assert first.runtime == "torch" and first.reason.startswith("rule")
+        return
+    assert first.reason == "probe" and set(first.ms) == expected
+    # the fastest one measured (a single fp32 set: no bf16 margin involved)
+    assert first.ms[f"{first.runtime}/fp32"] == min(first.ms.values())
+    second = rt.pick_runtime(model, ("fp32",), probe_size=(24, 32), reps=1)
+    assert (second.runtime, second.reason) == (first.runtime, "cache")
+    # other weights are another key: measured again
+    with torch.no_grad():
+        model.conv.weight.add_(1.0)
+    assert rt.pick_runtime(model, ("fp32",), probe_size=(24, 32), reps=1).reason == "probe"
+    # a damaged cache is measured again, never an error
+    (tmp_path / "runtime.json").write_text("{not json")
+    assert rt.pick_runtime(model, ("fp32",), probe_size=(24, 32), reps=1).reason == "probe"
+    assert json.loads((tmp_path / "runtime.json").read_text())
+
+
+def test_bf16_needs_its_margin(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    """A bf16 pair that is only slightly faster than fp32 loses (it costs precision)."""
+    monkeypatch.setenv("VSR_CACHE_DIR", str(tmp_path))
+    times = {("torch", "fp32"): 1.0, ("torch", "bf16"): 0.9}
+    monkeypatch.setattr(rt, "available", lambda name: name == "torch")
+    monkeypatch.setattr(rt, "_time_runner", lambda fn, x, reps: times[fn.key])
+
+    def fake_fn(model, precision):
+        fn = lambda x: x  # noqa: E731
+        fn.key = ("torch", precision)
+        return fn
+
+    monkeypatch.setattr(rt, "_torch_fn", fake_fn)
+    assert rt.pick_runtime(_Tiny(), ("fp32", "bf16"), use_cache=False).precision == "fp32"
+    times[("torch", "bf16")] = 0.5
+    assert rt.pick_runtime(_Tiny(), ("fp32", "bf16"), use_cache=False).precision == "bf16"
+
+
+def test_missing_runtime_is_one_clear_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(rt, "available", lambda name: name == "torch")
+    with pytest.raises(rt.RuntimeUnavailable, match=r"pip install 'vsr\[openvino\]'"):
+        rt.require("openvino")
+    src = write_clip(tmp_path / "in.mp4", frames=3)
+    res = CliRunner().invoke(main, ["upscale", str(src), str(tmp_path / "out.mp4"), "--model", "fast",
+                                    "--runtime", "openvino", "--quiet"])
+    assert res.exit_code == 1
+    assert res.output.strip().splitlines() == ["Error: --runtime openvino: openvino (and onnx) are not installed; "
+                                               "pip install 'vsr[openvino]'"]
+    assert not list(tmp_path.glob("out.mp4*"))
+    # auto still runs, on torch
+    res = CliRunner().invoke(main, ["upscale", str(src), str(tmp_path / "out.mp4"), "--model", "fast", "--quiet"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads((tmp_path / "out.mp4.summary.json").read_text())
+    assert summary["engine"]["runtime"] == "torch"
+
+
+def test_runtime_precision_mismatch_is_refused():
+    with pytest.raises(rt.RuntimeUnavailable, match="runs fp32, not bf16"):
+        rt.require("onnxruntime", "bf16")
+    with pytest.raises(rt.RuntimeUnavailable, match="unknown runtime"):
+        rt.require("tensorrt")
+
+
+@needs_extras
+def test_summary_records_the_runtime_that_ran(tmp_path: Path):
+    name = INSTALLED[-1]
+    src = write_clip(tmp_path / "in.mp4", frames=3)
+    dst = tmp_path / "out.mp4"
+    res = CliRunner().invoke(main, ["upscale", str(src), str(dst), "--model", "fast", "--runtime", name,
+                                    "--dtype", "fp32", "--quiet"])
+    assert res.exit_code == 0, res.output
+    engine = json.loads((tmp_path / "out.mp4.summary.json").read_text())["engine"]
+    assert engine["runtime"] == name and engine["dtype"] == "float32"

@@ -1,0 +1,283 @@
+"""Inference runtimes: PyTorch, or the model's ONNX graph in ONNX Runtime or OpenVINO.
+
+Every runner has the engine's contract: float32 ``(N, 1, H, W)`` in [0, 1] on the CPU →
+float32 ``(N, 1, sH, sW)``, any N, H and W (the graph has dynamic batch and frame size), so a
+runner is built once per clip or worker, never per frame or frame size.
+
+``--runtime auto`` times each (runtime, precision) pair that is installed and allowed on a
+short probe and keeps the fastest; the choice is cached per (weights, CPU, thread count,
+versions) in the user's cache directory (``$VSR_CACHE_DIR``, else ``$XDG_CACHE_HOME/vsr``,
+else ``~/.cache/vsr``), so the probe runs once per machine. The optional runtimes are
+extras: ``pip install 'vsr[onnx]'`` (ONNX Runtime) and ``'vsr[openvino]'``.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import importlib
+import importlib.util
+import io
+import json
+import logging
+import os
+import platform
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from vsr.config import RUNTIMES as _NAMES
+from vsr.io.atomic import write_text_atomic
+
+__all__ = [
+    "RUNTIMES",
+    "RUNTIME_CHOICES",
+    "RuntimeUnavailable",
+    "Choice",
+    "available",
+    "require",
+    "export_onnx",
+    "onnx_bytes",
+    "build_runner",
+    "pick_runtime",
+    "cache_dir",
+]
+
+log = logging.getLogger(__name__)
+
+# runtime -> (module it needs, the extra that installs it, precisions it runs)
+RUNTIMES: dict[str, tuple[str | None, str | None, tuple[str, ...]]] = {
+    "torch": (None, None, ("fp32", "bf16")),
+    "onnxruntime": ("onnxruntime", "onnx", ("fp32",)),
+    "openvino": ("openvino", "openvino", ("fp32", "bf16")),
+}
+assert tuple(RUNTIMES) == _NAMES, "vsr.config.RUNTIMES names the same runtimes"
+RUNTIME_CHOICES = ("auto", *RUNTIMES)
+OPSET = 17
+# A bf16 candidate must beat the best fp32 one by this factor to be chosen: bf16 costs a
+# little precision (the same rule as the torch-only dtype probe).
+BF16_MARGIN = 1.2
+
+
+class RuntimeUnavailable(ValueError):
+    """A runtime that is unknown, not installed, or cannot run what was asked: one line."""
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The runtime and precision an engine runs with, and how they were chosen."""
+
+    runtime: str
+    precision: str  # "fp32" | "bf16"
+    reason: str  # "asked", "probe", "cache" or "rule: ..."
+    ms: dict[str, float] | None = None  # probe timings per "runtime/precision", when probed
+
+
+def available(name: str) -> bool:
+    """True when runtime ``name`` and the ONNX exporter it needs are importable here."""
+    module = RUNTIMES[name][0]
+    if module is None:
+        return True
+    return importlib.util.find_spec(module) is not None and importlib.util.find_spec("onnx") is not None
+
+
+def require(name: str, precision: str = "fp32", device: torch.device | None = None) -> None:
+    """RuntimeUnavailable unless ``name`` can run ``precision`` on ``device`` here."""
+    if name not in RUNTIMES:
+        raise RuntimeUnavailable(f"unknown runtime {name!r}; known: {', '.join(RUNTIME_CHOICES)}")
+    module, extra, precisions = RUNTIMES[name]
+    if module is not None and not available(name):
+        raise RuntimeUnavailable(f"--runtime {name}: {module} (and onnx) are not installed; "
+                                 f"pip install 'vsr[{extra}]'")
+    if precision not in precisions:
+        raise RuntimeUnavailable(f"--runtime {name} runs {', '.join(precisions)}, not {precision}")
+    if module is not None and device is not None and device.type != "cpu":
+        raise RuntimeUnavailable(f"--runtime {name} runs on the CPU here; use --runtime torch on {device.type}")
+
+
+def export_onnx(model: nn.Module, f: str | Path | io.BytesIO, *, opset: int = OPSET) -> None:
+    """Write the model's inference graph as ONNX: input ``lr`` float32 (N, 1, H, W) in [0, 1],
+    output ``sr`` (N, 1, sH, sW), with N, H and W dynamic.
+
+    A re-parameterizable model is exported in its fused form (one 3x3 conv per block).
+    """
+    if importlib.util.find_spec("onnx") is None:
+        raise RuntimeUnavailable("ONNX export needs the onnx package; pip install 'vsr[onnx]'")
+    model = copy.deepcopy(model)  # the caller's module keeps its dtype, device and layout
+    if hasattr(model, "reparameterize"):
+        model = model.reparameterize()
+    model = model.float().eval().to("cpu", memory_format=torch.contiguous_format)
+    example = torch.rand(1, 1, 32, 32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+        torch.onnx.export(model, (example,), f, dynamo=False, opset_version=opset, input_names=["lr"],
+                          output_names=["sr"], do_constant_folding=True,
+                          dynamic_axes={"lr": {0: "n", 2: "h", 3: "w"}, "sr": {0: "n", 2: "sh", 3: "sw"}})
+
+
+def onnx_bytes(model: nn.Module) -> bytes:
+    """The ONNX graph of :func:`export_onnx`, in memory."""
+    buf = io.BytesIO()
+    export_onnx(model, buf)
+    return buf.getvalue()
+
+
+class _OrtRunner:
+    def __init__(self, graph: bytes, threads: int) -> None:
+        ort = importlib.import_module("onnxruntime")
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.log_severity_level = 3
+        self.session = ort.InferenceSession(graph, opts, providers=["CPUExecutionProvider"])
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.session.run(None, {"lr": np.ascontiguousarray(x.numpy(), dtype=np.float32)})[0]
+        return torch.from_numpy(out)
+
+
+class _OpenVinoRunner:
+    def __init__(self, graph: bytes, threads: int, precision: str) -> None:
+        ov = importlib.import_module("openvino")
+        core = ov.Core()
+        config = {"INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
+                  "INFERENCE_NUM_THREADS": str(threads), "PERFORMANCE_HINT": "LATENCY"}
+        # OpenVINO picks bf16 by itself on CPUs that have it: the hint pins what was asked.
+        self.compiled = core.compile_model(core.read_model(graph), "CPU", config)
+        self.request = self.compiled.create_infer_request()
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        result = self.request.infer({0: np.ascontiguousarray(x.numpy(), dtype=np.float32)})
+        # The request reuses its output buffer on the next call: copy out.
+        return torch.from_numpy(np.array(next(iter(result.values())), dtype=np.float32, copy=True))
+
+
+def build_runner(name: str, model: nn.Module, precision: str, threads: int | None = None
+                 ) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """A runner for ``model`` on ``name``; None for torch (the engine calls the module itself)."""
+    require(name, precision)
+    if name == "torch":
+        return None
+    threads = threads or torch.get_num_threads()
+    graph = onnx_bytes(model)
+    if name == "onnxruntime":
+        return _OrtRunner(graph, threads)
+    return _OpenVinoRunner(graph, threads, precision)
+
+
+def cache_dir() -> Path:
+    """Where per-machine choices are cached (see the module doc)."""
+    env = os.environ.get("VSR_CACHE_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "vsr"
+
+
+def _cpu_identity() -> str:
+    model, flags = platform.processor(), ""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("model name") and not model:
+                    model = line.split(":", 1)[1].strip()
+                elif line.startswith("flags"):
+                    flags = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{model}|{hashlib.sha1(flags.encode()).hexdigest()[:12]}"
+
+
+def _model_key(model: nn.Module) -> str:
+    digest = hashlib.sha256(type(model).__name__.encode())
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:24]
+
+
+def _versions() -> str:
+    parts = [f"torch {torch.__version__}"]
+    for name in ("onnxruntime", "openvino"):
+        if available(name):
+            parts.append(f"{name} {importlib.import_module(name).__version__}")
+    return ", ".join(parts)
+
+
+def _time_runner(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, reps: int) -> float:
+    fn(x)  # warm-up: oneDNN primitives, OpenVINO's shape-specific kernels
+    best = float("inf")
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn(x)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def _torch_fn(model: nn.Module, precision: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    def run(x: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            return model(x).float()
+    return run
+
+
+def pick_runtime(model: nn.Module, precisions: tuple[str, ...], *, runtimes: tuple[str, ...] | None = None,
+                 probe_size: tuple[int, int] = (180, 320), reps: int = 3, use_cache: bool = True) -> Choice:
+    """The fastest installed (runtime, precision) for ``model`` on this CPU.
+
+    ``precisions``: those allowed (``("fp32",)``, ``("bf16",)`` or both, for ``--dtype auto``);
+    a bf16 pair wins only when it beats the best fp32 pair by :data:`BF16_MARGIN`.
+    ``model`` must already be on the CPU in its inference layout.
+    """
+    names = [n for n in (runtimes or tuple(RUNTIMES)) if available(n)]
+    candidates = [(n, p) for n in names for p in precisions if p in RUNTIMES[n][2]]
+    if not candidates:
+        raise RuntimeUnavailable(f"no installed runtime runs {' or '.join(precisions)}")
+    if len(candidates) == 1:
+        return Choice(*candidates[0], reason="rule: the only candidate")
+    key = "|".join([_model_key(model), _cpu_identity(), f"{torch.get_num_threads()} threads", _versions(),
+                    ",".join(f"{n}/{p}" for n, p in candidates), f"{probe_size}"])
+    path = cache_dir() / "runtime.json"
+    cache: dict[str, dict] = {}
+    if use_cache and path.is_file():
+        try:
+            cache = json.loads(path.read_text())
+        except (OSError, ValueError):
+            cache = {}  # a damaged cache is re-measured, never an error
+        hit = cache.get(key)
+        if isinstance(hit, dict) and (hit.get("runtime"), hit.get("precision")) in candidates:
+            return Choice(hit["runtime"], hit["precision"], reason="cache", ms=hit.get("ms"))
+    x = torch.rand(1, 1, *probe_size)
+    ms: dict[str, float] = {}
+    for name, precision in candidates:
+        try:
+            runner = build_runner(name, model, precision) if name != "torch" else _torch_fn(model, precision)
+            ms[f"{name}/{precision}"] = 1e3 * _time_runner(runner, x, reps)
+        except (RuntimeError, MemoryError) as exc:  # e.g. under a memory limit: the others still run
+            if name == "torch":
+                raise
+            log.warning("runtime probe: %s/%s failed (%s); not a candidate", name, precision,
+                        str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+    candidates = [(n, p) for n, p in candidates if f"{n}/{p}" in ms]
+    best = {p: min(((ms[f"{n}/{q}"], n) for n, q in candidates if q == p), default=None) for p in precisions}
+    if best.get("fp32") and best.get("bf16"):
+        precision = "bf16" if best["bf16"][0] * BF16_MARGIN < best["fp32"][0] else "fp32"
+    else:
+        precision = next(p for p in precisions if best.get(p))
+    choice = Choice(best[precision][1], precision, reason="probe", ms={k: round(v, 2) for k, v in ms.items()})
+    log.info("runtime probe (%s ms): %s/%s", ms, choice.runtime, choice.precision)
+    if use_cache:
+        cache[key] = {"runtime": choice.runtime, "precision": choice.precision, "ms": choice.ms}
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(path, json.dumps(cache, indent=1, sort_keys=True))
+        except OSError as exc:  # a read-only home still upscales; it only probes again next time
+            log.warning("cannot cache the runtime choice in %s: %s", path, exc)
+    return choice
