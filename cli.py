@@ -133,7 +133,7 @@ def upscale_options(fn: Callable) -> Callable:
                      help="Self-ensemble: average over N flipped/transposed copies (N times slower)."),
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, mps."),
         click.option("--dtype", "--precision", "dtype", default="auto", show_default=True,
-                     help="auto, fp32, bf16, fp16 (CUDA)."),
+                     help="auto, fp32, bf16, int8 (OpenVINO, where shipped: vsr models), fp16 (CUDA)."),
         click.option("--runtime", type=click.Choice(RUNTIME_CHOICES), default="auto", show_default=True,
                      help="Inference runtime; auto measures the installed ones once per model and CPU."),
         click.option("--source", type=click.Choice(SOURCES), default="auto", show_default=True,

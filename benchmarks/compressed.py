@@ -1,7 +1,11 @@
 """The compressed-source benchmark: gain over bicubic when the LR is a streaming-quality video.
 
-Usage: python benchmarks/compressed.py [--models fast espcn edsr] [--frames 20] [--crfs 18 23 28 33]
-                                       [--scale 2] [--out benchmarks/results]
+Usage: python benchmarks/compressed.py [--models fast fast:compressed espcn edsr LABEL=CKPT]
+                                       [--frames 20] [--crfs 18 23 28 33] [--scale 2] [--dtype fp32]
+                                       [--out benchmarks/results]
+
+A model is a registered name (its shipped clean-source weights), ``NAME:compressed`` (its
+compressed-source weights, as ``--source compressed`` runs them) or ``LABEL=CHECKPOINT``.
 
 For each real 720p clip in ../shared/data/clips (never trained on): the first ``--frames`` frames
 are the HR; the LR is their MATLAB-bicubic downscale, taken as it is ("clean") and after a
@@ -23,7 +27,6 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from pipelines.metrics import degrade_frame  # noqa: E402
 from pipelines.plot import Series, plot  # noqa: E402
@@ -33,9 +36,20 @@ from vsr.io.decode import iter_frames  # noqa: E402
 from vsr.io.recompress import Recompressor  # noqa: E402
 from vsr.metrics import psnr  # noqa: E402
 from vsr.process import retain_freed_memory  # noqa: E402
+from vsr.weights import load_checkpoint  # noqa: E402
 
 CLIPS = ("bigbuckbunny.mp4", "big_buck_bunny_432_433.webm", "cockatoo.mp4", "fire2.mp4")
 DATA = ROOT.parent / "shared" / "data" / "clips"
+
+
+def _config(spec: str, scale: int, dtype: str) -> EngineConfig:
+    """EngineConfig for a --models entry: NAME, NAME:compressed or LABEL=CHECKPOINT."""
+    common = {"scale": scale, "device": "cpu", "dtype": dtype, "batch_size": 1, "runtime": "torch"}
+    if "=" in spec:
+        path = Path(spec.split("=", 1)[1])
+        return EngineConfig(model=load_checkpoint(path)["model"], weights=path, **common)
+    name, _, source = spec.partition(":")
+    return EngineConfig(model=name, source=source or "clean", **common)
 
 
 def main() -> None:
@@ -44,13 +58,13 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=20)
     ap.add_argument("--crfs", type=int, nargs="+", default=[18, 23, 28, 33])
     ap.add_argument("--scale", type=int, default=2)
+    ap.add_argument("--dtype", default="fp32", help="Engine precision (fp32: reproducible figures).")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = ap.parse_args()
     retain_freed_memory()
     torch.set_num_threads(2)
     args.out.mkdir(parents=True, exist_ok=True)
-    engines = {m: build_engine(EngineConfig(model=m, scale=args.scale, device="cpu", dtype="auto", batch_size=1))[0]
-               for m in args.models}
+    engines = {spec: build_engine(_config(spec, args.scale, args.dtype))[0] for spec in args.models}
     conditions: list[int | None] = [None, *args.crfs]
     rows = []
     for clip in CLIPS:
@@ -74,23 +88,24 @@ def main() -> None:
             for name, engine in engines.items():
                 sr = np.concatenate([engine.upscale_y(ys[i : i + 1]) for i in range(len(ys))])
                 score = np.mean([psnr(s, h, crop_border=args.scale) for s, h in zip(sr, hr_frames)])
-                rows.append({"clip": clip, "model": name, "crf": "clean" if c is None else c,
+                rows.append({"clip": clip, "model": name.split("=")[0], "crf": "clean" if c is None else c,
                              "psnr": round(float(score), 3), "psnr_bicubic": round(float(base), 3),
                              "gain": round(float(score - base), 3)})
-                print(f"{clip:<30} {name:<8} {'clean' if c is None else 'CRF ' + str(c):>7}  "
+                print(f"{clip:<30} {name.split('=')[0]:<16} {'clean' if c is None else 'CRF ' + str(c):>7}  "
                       f"gain {score - base:+.2f} dB", flush=True)
     with open(args.out / "compressed.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
     print(f"\nmean gain over bicubic (dB) over {len(CLIPS)} clips, x{args.scale}:")
-    print(f"{'model':<8} " + " ".join(f"{('clean' if c is None else 'CRF ' + str(c)):>8}" for c in conditions))
+    print(f"{'model':<16} " + " ".join(f"{('clean' if c is None else 'CRF ' + str(c)):>8}" for c in conditions))
     series = []
     for name in engines:
-        means = [float(np.mean([r["gain"] for r in rows if r["model"] == name
+        label = name.split("=")[0]
+        means = [float(np.mean([r["gain"] for r in rows if r["model"] == label
                                 and r["crf"] == ("clean" if c is None else c)])) for c in conditions]
-        print(f"{name:<8} " + " ".join(f"{m:>+8.2f}" for m in means))
-        series.append(Series(name, list(args.crfs), means[1:], line=True))
+        print(f"{label:<16} " + " ".join(f"{m:>+8.2f}" for m in means))
+        series.append(Series(label, list(args.crfs), means[1:], line=True))
     plot([(f"x{args.scale}: mean gain over bicubic of the same compressed LR", series)],
          args.out / "compressed.png", xlabel="libx264 CRF of the LR", ylabel="gain (dB)")
     print(f"wrote {args.out / 'compressed.csv'} and {args.out / 'compressed.png'}")

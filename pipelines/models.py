@@ -27,6 +27,8 @@ class ShippedModel:
     ms_640x360: float | None = None
     runtime: str | None = None
     timed_as: str = ""
+    source: str = "clean"  # the LR it was trained on: clean, or compressed (H.264) as well
+    int8: dict[str, Any] | None = None  # scripts/quantize_int8.py: offered, drop_db, speedup, ms_640x360
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -64,7 +66,9 @@ def shipped_models(folder: Path | None = None) -> list[ShippedModel]:
             gmac_640x360=round(gmac_640x360(net), 3),
             psnr_y=dict(card.get("psnr_y", {})),
             ms_640x360=round(1000 * secs[fastest], 1) if fastest else None,
-            runtime=f"torch {fastest}" if fastest else None,
+            runtime=(fastest if "/" in fastest else f"torch/{fastest}") if fastest else None,
             timed_as=card.get("timed_as", ""),
+            source="compressed" if path.stem.endswith("_compressed") else "clean",
+            int8=card.get("int8"),
         ))
     return rows

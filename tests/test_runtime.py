@@ -177,3 +177,45 @@ def test_summary_records_the_runtime_that_ran(tmp_path: Path):
     assert res.exit_code == 0, res.output
     engine = json.loads((tmp_path / "out.mp4.summary.json").read_text())["engine"]
     assert engine["runtime"] == name and engine["dtype"] == "float32"
+
+
+def test_int8_guard_offers_only_small_drops_that_are_faster():
+    assert rt.int8_verdict(0.05, 1.6)[0]
+    offered, reason = rt.int8_verdict(0.11, 2.0)
+    assert not offered and "0.110 dB > 0.10 dB" in reason
+    offered, reason = rt.int8_verdict(0.02, 1.2)
+    assert not offered and "1.20x" in reason
+    assert not rt.int8_verdict(float("nan"), 3.0)[0]
+
+
+def test_int8_without_a_shipped_graph_is_one_clear_line(tmp_path: Path):
+    src = write_clip(tmp_path / "in.mp4", frames=3)
+    res = CliRunner().invoke(main, ["upscale", str(src), str(tmp_path / "out.mp4"), "--model", "fast",
+                                    "--precision", "int8", "--quiet"])
+    assert res.exit_code == 1
+    line = res.output.strip()
+    assert line.startswith("Error: --precision int8 is not offered for fast x2") and "\n" not in line
+    assert not list(tmp_path.glob("out.mp4*"))
+
+
+@pytest.mark.skipif(not (rt.available("openvino") and __import__("importlib").util.find_spec("nncf")),
+                    reason="int8 needs openvino and nncf (pip install 'vsr[int8]')")
+def test_int8_graph_runs_in_the_engine(tmp_path: Path):
+    import openvino as ov
+
+    torch.manual_seed(0)
+    model = _Tiny().eval()
+    rng = np.random.default_rng(0)
+    patches = [rng.random((1, 1, 24, 24), dtype=np.float32) for _ in range(8)]
+    graph = tmp_path / "tiny.int8.xml"
+    ov.save_model(rt.quantize_int8(model, patches), str(graph), compress_to_fp16=False)
+    y = rng.integers(0, 256, (2, 20, 28), dtype=np.uint8)
+    ref = Engine(model, device="cpu", dtype="fp32", runtime="torch").upscale_y(y)
+    got = Engine(model, device="cpu", dtype="int8", runtime="auto", int8_graph=graph)
+    assert got.choice.precision == "int8" and got.runtime == "openvino"
+    out = got.upscale_y(y)
+    assert out.shape == ref.shape
+    # quantized, so not equal, but the same picture: within a few code values
+    assert 0 < np.abs(out.astype(int) - ref.astype(int)).mean() < 4
+    with pytest.raises(rt.RuntimeUnavailable, match="runs on OpenVINO"):
+        Engine(model, device="cpu", dtype="int8", runtime="onnxruntime", int8_graph=graph)

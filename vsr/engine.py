@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -21,7 +22,17 @@ from torch import nn
 from vsr.config import EngineConfig
 from vsr.frames import YuvFrame, chroma_size, encodable_size, resize_plane
 from vsr.models.blocks import bicubic_upsample
-from vsr.runtime import RUNTIMES, Choice, build_runner, pick_runtime, require
+from vsr.runtime import (
+    BF16_MARGIN,
+    RUNTIMES,
+    Choice,
+    RuntimeUnavailable,
+    build_int8_runner,
+    build_runner,
+    int8_path,
+    pick_runtime,
+    require,
+)
 
 __all__ = ["Engine", "pick_device", "pick_dtype", "tiled_forward", "cpu_has_bf16", "build_engine", "upscale_frames"]
 
@@ -73,7 +84,7 @@ def _time_forward(model: nn.Module, x: torch.Tensor, dtype: torch.dtype, reps: i
 
 def pick_dtype(name: str, device: torch.device, model: nn.Module | None = None) -> torch.dtype:
     """``auto`` → fp16 on CUDA; bf16 on a CPU with native bf16 where it measures
-    at least 1.2x faster than fp32 on a 160x160 probe (best of 3); else fp32."""
+    at least BF16_MARGIN (1.1x) faster than fp32 on a 160x160 probe (best of 3); else fp32."""
     table = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16,
              "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16}
     if name != "auto":
@@ -88,7 +99,7 @@ def pick_dtype(name: str, device: torch.device, model: nn.Module | None = None) 
     with torch.inference_mode():
         t32 = _time_forward(model, x, torch.float32, reps=3)
         t16 = _time_forward(model, x, torch.bfloat16, reps=3)
-    chosen = torch.bfloat16 if t16 * 1.2 < t32 else torch.float32
+    chosen = torch.bfloat16 if t16 * BF16_MARGIN < t32 else torch.float32
     log.info("dtype probe: fp32 %.1f ms, bf16 %.1f ms -> %s", t32 * 1e3, t16 * 1e3, chosen)
     return chosen
 
@@ -185,6 +196,7 @@ class Engine:
         ensemble: int = 1,
         channels_last: bool = True,
         runtime: str = "torch",
+        int8_graph: Path | None = None,
     ) -> None:
         self.device = device if isinstance(device, torch.device) else pick_device(device)
         # NHWC weights let oneDNN pick its blocked convolution kernels: 1.2-1.6x
@@ -194,7 +206,11 @@ class Engine:
         # with its live model passes False to keep the optimizer's layout.
         layout = torch.channels_last if channels_last else torch.contiguous_format
         self.model = model.to(self.device, memory_format=layout).eval()
-        self.choice = self._choose(runtime, dtype)
+        if dtype == "int8":
+            self.choice = self._choose_int8(runtime, int8_graph)
+            dtype = torch.float32  # what the graph takes and returns; its convolutions run in int8
+        else:
+            self.choice = self._choose(runtime, dtype)
         self.runtime = self.choice.runtime
         self.dtype = (dtype if isinstance(dtype, torch.dtype) else
                       {"fp32": torch.float32, "bf16": torch.bfloat16}.get(self.choice.precision)
@@ -202,8 +218,11 @@ class Engine:
         if self.dtype == torch.float16 and self.device.type == "cpu":
             raise ValueError("fp16 is not supported on the CPU; use bf16 or fp32")
         # Built once here (graph export, compilation): then reused for every frame and size.
-        self.runner = (build_runner(self.runtime, self.model, self.choice.precision)
-                       if self.runtime != "torch" else None)
+        if self.choice.precision == "int8":
+            self.runner = build_int8_runner(int8_graph)
+        else:
+            self.runner = (build_runner(self.runtime, self.model, self.choice.precision)
+                           if self.runtime != "torch" else None)
         self.scale = int(model.scale)
         self.batch_size = max(1, int(batch_size))
         self.tile = tile
@@ -214,6 +233,14 @@ class Engine:
             raise ValueError(f"unsupported ensemble {ensemble}; supported: {sorted(DIHEDRAL_SUBSETS)}")
         self.ensemble = ensemble
         self.stats = EngineStats()
+
+    def _choose_int8(self, runtime: str, graph: Path | None) -> Choice:
+        if runtime not in ("auto", "openvino"):
+            raise RuntimeUnavailable(f"--precision int8 runs on OpenVINO, not {runtime}; use --runtime auto")
+        require("openvino", device=self.device)
+        if graph is None or not Path(graph).is_file():
+            raise RuntimeUnavailable("--precision int8 needs the checkpoint's int8 graph (NAME.int8.xml)")
+        return Choice("openvino", "int8", reason="asked")
 
     def _choose(self, runtime: str, dtype: str | torch.dtype) -> Choice:
         """The runtime and (for runtimes other than torch) the precision to run with."""
@@ -349,15 +376,26 @@ def build_engine(cfg: EngineConfig, stream_source: str | None = None) -> tuple[E
     ``stream_source`` (``clean`` | ``compressed``): what ``cfg.source == "auto"`` resolves to for
     the input at hand (clean when not given).
     """
-    from vsr.weights import load_model  # here: vsr.weights imports the model zoo
+    from vsr.weights import WeightsError, load_model, verify_shipped  # here: vsr.weights imports the model zoo
 
     source = cfg.source if cfg.source != "auto" else (stream_source or "clean")
     model, info = load_model(cfg.model, cfg.model_scale, cfg.weights, source=source,
                              source_asked=cfg.source != "auto")
+    graph = None
+    if cfg.dtype == "int8":
+        graph = int8_path(Path(info["weights"])) if info["weights"] else None
+        if graph is None or not graph.is_file():
+            raise WeightsError(f"--precision int8 is not offered for {cfg.model} x{cfg.model_scale}"
+                               + (f" (no {graph.name} beside its weights)" if graph is not None else "")
+                               + ": int8 ships only where it costs <= 0.10 dB on Set5 and runs >= 1.3x faster "
+                               "(vsr models lists them)")
+        verify_shipped(graph)
+        verify_shipped(graph.with_suffix(".bin"))
     engine = Engine(model, device=cfg.device, dtype=cfg.dtype, batch_size=cfg.batch_size,
                     tile=cfg.tile, passes=cfg.passes, correct=cfg.correct, ensemble=cfg.ensemble,
-                    runtime=cfg.runtime)
-    info = dict(info, device=str(engine.device), dtype=str(engine.dtype).replace("torch.", ""),
+                    runtime=cfg.runtime, int8_graph=graph)
+    info = dict(info, device=str(engine.device),
+                dtype="int8" if engine.choice.precision == "int8" else str(engine.dtype).replace("torch.", ""),
                 runtime=engine.runtime, runtime_reason=engine.choice.reason, runtime_probe_ms=engine.choice.ms,
                 passes=cfg.passes, total_scale=engine.total_scale, correct=cfg.correct, ensemble=cfg.ensemble)
     return engine, info

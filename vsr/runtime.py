@@ -27,6 +27,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -45,8 +46,14 @@ __all__ = [
     "export_onnx",
     "onnx_bytes",
     "build_runner",
+    "build_int8_runner",
     "pick_runtime",
     "cache_dir",
+    "INT8_MAX_DROP_DB",
+    "INT8_MIN_SPEEDUP",
+    "int8_path",
+    "int8_verdict",
+    "quantize_int8",
 ]
 
 log = logging.getLogger(__name__)
@@ -61,8 +68,14 @@ assert tuple(RUNTIMES) == _NAMES, "vsr.config.RUNTIMES names the same runtimes"
 RUNTIME_CHOICES = ("auto", *RUNTIMES)
 OPSET = 17
 # A bf16 candidate must beat the best fp32 one by this factor to be chosen: bf16 costs a
-# little precision (the same rule as the torch-only dtype probe).
-BF16_MARGIN = 1.2
+# little precision. 1.1, so that a rejected bf16 pair is never more than 10% faster.
+BF16_MARGIN = 1.1
+
+
+# int8 is offered for a checkpoint only where it costs at most this much Set5 PSNR-Y against
+# fp32 and runs at least this much faster than fp32 in the same run.
+INT8_MAX_DROP_DB = 0.10
+INT8_MIN_SPEEDUP = 1.3
 
 
 class RuntimeUnavailable(ValueError):
@@ -143,13 +156,17 @@ class _OrtRunner:
 
 
 class _OpenVinoRunner:
-    def __init__(self, graph: bytes, threads: int, precision: str) -> None:
+    def __init__(self, graph: bytes | Path | Any, threads: int, precision: str) -> None:
+        """``graph``: ONNX bytes, an OpenVINO IR file (``.xml``) or an ``openvino.Model``."""
         ov = importlib.import_module("openvino")
         core = ov.Core()
         config = {"INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
                   "INFERENCE_NUM_THREADS": str(threads), "PERFORMANCE_HINT": "LATENCY"}
-        # OpenVINO picks bf16 by itself on CPUs that have it: the hint pins what was asked.
-        self.compiled = core.compile_model(core.read_model(graph), "CPU", config)
+        # OpenVINO picks bf16 by itself on CPUs that have it: the hint pins what was asked
+        # (for an int8 graph: f32 for the layers left in float).
+        model = core.read_model(str(graph)) if isinstance(graph, Path) else (
+            core.read_model(graph) if isinstance(graph, bytes) else graph)
+        self.compiled = core.compile_model(model, "CPU", config)
         self.request = self.compiled.create_infer_request()
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
@@ -169,6 +186,54 @@ def build_runner(name: str, model: nn.Module, precision: str, threads: int | Non
     if name == "onnxruntime":
         return _OrtRunner(graph, threads)
     return _OpenVinoRunner(graph, threads, precision)
+
+
+def int8_path(weights: Path) -> Path:
+    """Where the int8 graph of checkpoint ``weights`` lives: ``NAME.int8.xml`` (+ ``.bin``) beside it."""
+    weights = Path(weights)
+    return weights.with_name(weights.stem + ".int8.xml")
+
+
+def int8_verdict(drop_db: float, speedup: float) -> tuple[bool, str]:
+    """Whether int8 is offered for a checkpoint, from its Set5 PSNR-Y drop against fp32 (dB)
+    and its speed-up over fp32 measured in the same run, with the reason in words."""
+    if not np.isfinite(drop_db) or drop_db > INT8_MAX_DROP_DB:
+        return False, f"Set5 drop {drop_db:.3f} dB > {INT8_MAX_DROP_DB:.2f} dB"
+    if speedup < INT8_MIN_SPEEDUP:
+        return False, f"only {speedup:.2f}x faster than fp32 (< {INT8_MIN_SPEEDUP:g}x)"
+    return True, f"Set5 drop {drop_db:.3f} dB, {speedup:.2f}x faster than fp32"
+
+
+def quantize_int8(model: nn.Module, patches: list[np.ndarray], *, keep_last_float: bool = False) -> Any:
+    """Post-training int8 quantization (NNCF, OpenVINO) of ``model``'s ONNX graph.
+
+    ``patches``: calibration inputs, float32 ``(1, 1, h, w)`` in [0, 1] (training patches).
+    ``keep_last_float`` leaves the last convolution in float. Returns an ``openvino.Model``.
+    """
+    if importlib.util.find_spec("nncf") is None or not available("openvino"):
+        raise RuntimeUnavailable("int8 quantization needs nncf and openvino; pip install 'vsr[int8]'")
+    nncf = importlib.import_module("nncf")
+    ov = importlib.import_module("openvino")
+    graph = ov.Core().read_model(onnx_bytes(model))
+    ignored = None
+    if keep_last_float:
+        convs = [op.get_friendly_name() for op in graph.get_ordered_ops() if op.get_type_name() == "Convolution"]
+        ignored = nncf.IgnoredScope(names=convs[-1:])
+    kwargs = {"ignored_scope": ignored} if ignored is not None else {}
+    # Global min/max ranges rather than NNCF's default (the mean over samples): an SR net's input
+    # and output span [0, 1] on real frames, and a range that clips them costs whole dB.
+    advanced = importlib.import_module("nncf.quantization.advanced_parameters")
+    estimators = importlib.import_module("nncf.quantization.range_estimator")
+    params = advanced.AdvancedQuantizationParameters(
+        activations_range_estimator_params=estimators.RangeEstimatorParametersSet.MINMAX)
+    return nncf.quantize(graph, nncf.Dataset(patches), subset_size=len(patches),
+                         preset=nncf.QuantizationPreset.PERFORMANCE, advanced_parameters=params, **kwargs)
+
+
+def build_int8_runner(graph: Path, threads: int | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A runner for a quantized OpenVINO graph (``NAME.int8.xml``), same contract as the others."""
+    require("openvino")
+    return _OpenVinoRunner(Path(graph), threads or torch.get_num_threads(), "int8")
 
 
 def cache_dir() -> Path:
@@ -229,7 +294,7 @@ def _torch_fn(model: nn.Module, precision: str) -> Callable[[torch.Tensor], torc
 
 
 def pick_runtime(model: nn.Module, precisions: tuple[str, ...], *, runtimes: tuple[str, ...] | None = None,
-                 probe_size: tuple[int, int] = (180, 320), reps: int = 3, use_cache: bool = True) -> Choice:
+                 probe_size: tuple[int, int] = (360, 640), reps: int = 3, use_cache: bool = True) -> Choice:
     """The fastest installed (runtime, precision) for ``model`` on this CPU.
 
     ``precisions``: those allowed (``("fp32",)``, ``("bf16",)`` or both, for ``--dtype auto``);

@@ -76,7 +76,10 @@ def _manifest_sha256(folder: Path) -> dict[str, str]:
         entries = json.loads(path.read_text()).get("weights", [])
     except (OSError, ValueError) as exc:
         raise WeightsError(f"cannot read {path}: {exc}") from None
-    return {e["file"]: e["sha256"] for e in entries if "sha256" in e}
+    sums = {e["file"]: e["sha256"] for e in entries if "sha256" in e}
+    for e in entries:  # an int8 graph's files (NAME.int8.xml and .bin) are listed under its checkpoint
+        sums.update(e.get("int8", {}).get("sha256", {}))
+    return sums
 
 
 def verify_shipped(path: Path) -> None:

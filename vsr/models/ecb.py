@@ -192,6 +192,14 @@ def fast(scale: int, **kwargs) -> ECBNet:
 
 
 @register_model
+def medium(scale: int, **kwargs) -> ECBNet:
+    """Between the tiers: 4 blocks of 32 channels unless told otherwise (ECBSR-M4C32's size)."""
+    kwargs.setdefault("blocks", 4)
+    kwargs.setdefault("channels", 32)
+    return ECBNet(scale=scale, **kwargs)
+
+
+@register_model
 def balanced(scale: int, **kwargs) -> ECBNet:
     """The balanced tier: 6 blocks of 40 channels unless told otherwise."""
     kwargs.setdefault("blocks", 6)
