@@ -42,9 +42,9 @@ CLIPS = ("bigbuckbunny.mp4", "big_buck_bunny_432_433.webm", "cockatoo.mp4", "fir
 DATA = ROOT.parent / "shared" / "data" / "clips"
 
 
-def _config(spec: str, scale: int, dtype: str) -> EngineConfig:
+def _config(spec: str, scale: int, dtype: str, runtime: str) -> EngineConfig:
     """EngineConfig for a --models entry: NAME, NAME:compressed or LABEL=CHECKPOINT."""
-    common = {"scale": scale, "device": "cpu", "dtype": dtype, "batch_size": 1, "runtime": "torch"}
+    common = {"scale": scale, "device": "cpu", "dtype": dtype, "batch_size": 1, "runtime": runtime}
     if "=" in spec:
         path = Path(spec.split("=", 1)[1])
         return EngineConfig(model=load_checkpoint(path)["model"], weights=path, **common)
@@ -58,13 +58,14 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=20)
     ap.add_argument("--crfs", type=int, nargs="+", default=[18, 23, 28, 33])
     ap.add_argument("--scale", type=int, default=2)
-    ap.add_argument("--dtype", default="fp32", help="Engine precision (fp32: reproducible figures).")
+    ap.add_argument("--dtype", default="fp32", help="Engine precision (fp32: reproducible figures; auto: as used).")
+    ap.add_argument("--runtime", default="torch", help="Engine runtime (torch, or auto as `vsr upscale` runs).")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = ap.parse_args()
     retain_freed_memory()
     torch.set_num_threads(2)
     args.out.mkdir(parents=True, exist_ok=True)
-    engines = {spec: build_engine(_config(spec, args.scale, args.dtype))[0] for spec in args.models}
+    engines = {spec: build_engine(_config(spec, args.scale, args.dtype, args.runtime))[0] for spec in args.models}
     conditions: list[int | None] = [None, *args.crfs]
     rows = []
     for clip in CLIPS:

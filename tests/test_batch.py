@@ -248,7 +248,7 @@ def test_one_engine_serves_the_whole_in_process_batch(tmp_path: Path, monkeypatc
 
     built = []
     real = vsr.engine.build_engine
-    monkeypatch.setattr(vsr.engine, "build_engine", lambda cfg: built.append(cfg) or real(cfg))
+    monkeypatch.setattr(vsr.engine, "build_engine", lambda cfg, *a: built.append(cfg) or real(cfg, *a))
     src = tmp_path / "in"
     src.mkdir()
     for name in ("a.png", "b.png", "c.png"):

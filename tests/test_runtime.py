@@ -219,3 +219,21 @@ def test_int8_graph_runs_in_the_engine(tmp_path: Path):
     assert 0 < np.abs(out.astype(int) - ref.astype(int)).mean() < 4
     with pytest.raises(rt.RuntimeUnavailable, match="runs on OpenVINO"):
         Engine(model, device="cpu", dtype="int8", runtime="onnxruntime", int8_graph=graph)
+
+
+def test_bench_times_every_installed_runtime(tmp_path: Path):
+    from pipelines.bench import run_bench
+    from vsr.config import EngineConfig, UpscaleConfig
+
+    src = write_clip(tmp_path / "in.mp4", frames=6, size=(96, 64))
+    report = run_bench(src, UpscaleConfig(engine=EngineConfig(model="fast", scale=2)), frames=4)
+    assert report.frames == 6 and report.size_out == (192, 128)
+    assert {f"{n}/fp32" for n in ("torch", *INSTALLED)} <= set(report.engine_fps)
+    assert all(fps > 0 for fps in report.engine_fps.values())
+    assert report.auto.split("/")[0] in ("torch", *INSTALLED)
+    assert report.e2e_fps_model > 0 and report.e2e_fps_bicubic > 0
+    res = CliRunner().invoke(main, ["bench", str(src), "--model", "fast", "--frames", "4",
+                                    "--json-out", str(tmp_path / "b.json")])
+    assert res.exit_code == 0, res.output
+    assert "engine torch/fp32" in res.output
+    assert json.loads((tmp_path / "b.json").read_text())["engine_fps"]
