@@ -52,6 +52,11 @@ def data_lines(meta: dict[str, Any]) -> str:
     text = (f"{sets} (`../shared/data`); random {cfg.get('patch_size', '?')}px HR patches (Y, BT.601 studio swing;"
             " grey images through the same `vsr.color` mapping), LR by the MATLAB-compatible bicubic"
             " (`vsr.degrade.imresize`), flips and 90° rotations. No benchmark set (Set5, Set14, B100) is trained on.")
+    chain = cfg.get("degradation", "bicubic")
+    if chain not in ("bicubic", "blur"):
+        text += (f" LR degradation chain `{chain}` (`vsr/degrade_chain.py`: each step `NAME:P:LO-HI` applied with"
+                 " probability P, its parameter drawn uniformly from LO-HI; `h264` is one libx264 intra frame at"
+                 " that CRF, in memory), recorded in the checkpoint's `meta.train_config.degradation`.")
     if cfg.get("teacher"):
         text += f" Distilled from `{cfg['teacher']}` (L1 to its output, weight {cfg.get('distill_weight')})."
     return text
@@ -115,7 +120,8 @@ def update_manifest(file_name: str, fields: dict[str, Any], *, replace_entry: bo
 
 
 def engine_config(ckpt: dict[str, Any], path: Path) -> EngineConfig:
-    return EngineConfig(model=ckpt["model"], scale=int(ckpt["scale"]), weights=path, device="cpu", dtype="fp32")
+    return EngineConfig(model=ckpt["model"], scale=int(ckpt["scale"]), weights=path, device="cpu", dtype="fp32",
+                        runtime="torch")
 
 
 def retime(name: str) -> None:

@@ -29,3 +29,15 @@ def test_checkpoint_speed_times_each_file_with_its_passes(tmp_path: Path):
     assert one_pass.startswith(str(path) + " ") and " x2 " in one_pass and one_pass.endswith("1.00x")
     # FILE:2 is the same weights run twice, so the engine reports x4
     assert two_passes.startswith(f"{path}:2 ") and " x4 " in two_passes
+
+
+def test_gpu_check_says_so_without_cuda():
+    import torch
+
+    if torch.cuda.is_available():
+        import pytest
+
+        pytest.skip("a CUDA device is present: run benchmarks/gpu_check.py itself")
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_check.py")], capture_output=True,
+                            text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 2 and result.stderr.strip() == "no CUDA device: nothing checked"
