@@ -13,8 +13,9 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
@@ -79,7 +80,7 @@ def _raise_terminated(signum: int, frame: Any) -> None:
 class _Group(click.Group):
     """The vsr group: exit codes as shells expect for signals (130 for SIGINT, 143 for SIGTERM)."""
 
-    def main(self, *args: Any, **kwargs: Any) -> Any:  # noqa: D102
+    def main(self, *args: Any, **kwargs: Any) -> Any:
         if kwargs.get("standalone_mode", True) is False:
             return super().main(*args, **kwargs)
         previous = signal.signal(signal.SIGTERM, _raise_terminated)

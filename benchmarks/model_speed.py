@@ -77,7 +77,7 @@ def main() -> None:
                 engine.upscale_y(y)
                 spent[label] += time.perf_counter() - t0
         base = spent[labels[0][0]]
-        print(f"{name:<8} {str(kw):<52} {params:>9} "
+        print(f"{name:<8} {kw!s:<52} {params:>9} "
               + " ".join(f"{spent[k] / args.reps:>7.3f} ({spent[k] / base:.2f}x)" for k in engines))
 
 

@@ -9,8 +9,8 @@ so :func:`vsr.evaluate.evaluate_images` scores them exactly like our models.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch

@@ -34,18 +34,19 @@ import logging
 import math
 import os
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
 from multiprocessing.connection import wait
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from vsr.config import UpscaleConfig
 from vsr.io.atomic import write_text_atomic
 from vsr.io.encode import CONTAINER_FORMATS
 from vsr.io.images import IMAGE_EXTENSIONS
 
-__all__ = ["BatchConfig", "BatchReport", "Task", "plan_tasks", "run_batch", "DEFAULT_GLOBS"]
+__all__ = ["DEFAULT_GLOBS", "BatchConfig", "BatchReport", "Task", "plan_tasks", "run_batch"]
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,10 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -39,7 +40,7 @@ from vsr.io.recompress import Recompressor, check_recompress
 from .metrics import COLUMNS, degrade_frame, frame_metrics
 from .plot import Series, plot
 
-__all__ = ["ClipReport", "upscale_path", "check_paths", "sidecar_paths"]
+__all__ = ["ClipReport", "check_paths", "sidecar_paths", "upscale_path"]
 
 log = logging.getLogger(__name__)
 

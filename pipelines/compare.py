@@ -26,7 +26,7 @@ from vsr.metrics import psnr
 from .clip import frame_to_image, image_to_frame
 from .metrics import degrade_frame
 
-__all__ = ["Panel", "compare", "parse_source", "parse_crop"]
+__all__ = ["Panel", "compare", "parse_crop", "parse_source"]
 
 PANEL_MIN = 256  # crops smaller than this are enlarged (nearest) so that pixels stay visible
 

@@ -13,9 +13,9 @@ import csv
 import json
 import math
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -27,7 +27,7 @@ from vsr.evaluate import evaluate_images, summarize
 from vsr.io.atomic import write_text_atomic
 from vsr.metrics import psnr
 
-__all__ = ["SetResult", "evaluate_sets", "write_results", "format_table"]
+__all__ = ["SetResult", "evaluate_sets", "format_table", "write_results"]
 
 
 @dataclass(frozen=True)

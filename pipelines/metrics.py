@@ -23,7 +23,7 @@ from vsr.degrade import degrade
 from vsr.frames import YuvFrame, chroma_size, resize_plane
 from vsr.metrics import psnr, ssim
 
-__all__ = ["degrade_frame", "frame_metrics", "COLUMNS"]
+__all__ = ["COLUMNS", "degrade_frame", "frame_metrics"]
 
 COLUMNS = ("index", "pts", "time", "engine_ms", "psnr", "ssim", "psnr_bicubic", "ssim_bicubic", "lr_psnr")
 

@@ -11,7 +11,7 @@ from vsr.models import list_models
 from vsr.models.cost import gmac_640x360
 from vsr.weights import load_checkpoint, model_from_checkpoint, weights_dir
 
-__all__ = ["ShippedModel", "shipped_models", "registered_models"]
+__all__ = ["ShippedModel", "registered_models", "shipped_models"]
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ def test_items_are_y_patches_in_range(frames_dir: Path):
     lr, hr = ds[(1, 123)]
     assert lr.shape == (3, 1, 16, 16) and hr.shape == (3, 1, 32, 32)
     assert lr.dtype == torch.float32
-    assert 16 / 255 - 1e-6 <= float(hr.min()) and float(hr.max()) <= 235 / 255 + 1e-6
+    assert float(hr.min()) >= 16 / 255 - 1e-6 and float(hr.max()) <= 235 / 255 + 1e-6
     lr2, hr2 = ds[(1, 123)]
     assert torch.equal(lr, lr2) and torch.equal(hr, hr2)  # same key, same patch
 

@@ -9,14 +9,13 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from conftest import shared, write_clip
 from torch import nn
 
 import vsr.runtime as rt
 from cli import main
 from vsr.engine import Engine
 from vsr.weights import load_checkpoint, model_from_checkpoint, weights_dir
-
-from conftest import shared, write_clip
 
 INSTALLED = [n for n in ("onnxruntime", "openvino") if rt.available(n)]
 needs_extras = pytest.mark.skipif(not INSTALLED, reason="neither onnxruntime nor openvino is installed "

@@ -8,12 +8,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import write_clip
 
 from cli import main
 from vsr.io.probe import stream_source
 from vsr.weights import weights_dir
-
-from conftest import write_clip
 
 
 @pytest.fixture()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["rgb_to_ycbcr", "rgb_to_y", "ycbcr_to_rgb", "to_uint"]
+__all__ = ["rgb_to_y", "rgb_to_ycbcr", "to_uint", "ycbcr_to_rgb"]
 
 # Rows give Y, Cb, Cr from R, G, B in [0, 1]; offsets in 8-bit code values.
 # Source: ITU-R BT.601 with studio-swing scaling, as in MATLAB rgb2ycbcr.

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["TrainConfig", "EngineConfig", "EncodeConfig", "UpscaleConfig", "DEFAULT_MODEL", "RUNTIMES", "SOURCES"]
+__all__ = ["DEFAULT_MODEL", "RUNTIMES", "SOURCES", "EncodeConfig", "EngineConfig", "TrainConfig", "UpscaleConfig"]
 
 # The model `vsr upscale` and `vsr demo` run when none is named. Its shipped
 # weights must exist at every scale: a missing default is an error, never a fallback.

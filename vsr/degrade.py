@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 
 from vsr.color import to_uint
 
-__all__ = ["imresize", "blur_downscale", "degrade", "DEGRADATIONS"]
+__all__ = ["DEGRADATIONS", "blur_downscale", "degrade", "imresize"]
 
 DEGRADATIONS = ("bicubic", "blur")
 

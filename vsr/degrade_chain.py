@@ -28,7 +28,7 @@ from numpy.typing import NDArray
 from vsr.color import to_uint
 from vsr.degrade import DEGRADATIONS, degrade
 
-__all__ = ["Step", "Chain", "parse_chain", "STEPS"]
+__all__ = ["STEPS", "Chain", "Step", "parse_chain"]
 
 # name -> (where it runs, allowed parameter range)
 STEPS = {"blur": ("pre", (0.01, 10.0)), "noise": ("post", (0.0, 50.0)), "jpeg": ("post", (1, 100)),

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -34,7 +34,7 @@ from vsr.runtime import (
     require,
 )
 
-__all__ = ["Engine", "pick_device", "pick_dtype", "tiled_forward", "cpu_has_bf16", "build_engine", "upscale_frames"]
+__all__ = ["Engine", "build_engine", "cpu_has_bf16", "pick_device", "pick_dtype", "tiled_forward", "upscale_frames"]
 
 log = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ each border. Training validation calls this same function.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 from numpy.typing import NDArray

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["YuvFrame", "FORMATS", "FormatInfo", "encodable_size", "chroma_size", "resize_plane"]
+__all__ = ["FORMATS", "FormatInfo", "YuvFrame", "chroma_size", "encodable_size", "resize_plane"]
 
 
 @dataclass(frozen=True)

@@ -37,23 +37,23 @@ from vsr.config import RUNTIMES as _NAMES
 from vsr.io.atomic import write_text_atomic
 
 __all__ = [
-    "RUNTIMES",
-    "RUNTIME_CHOICES",
-    "RuntimeUnavailable",
-    "Choice",
-    "available",
-    "require",
-    "export_onnx",
-    "onnx_bytes",
-    "build_runner",
-    "build_int8_runner",
-    "pick_runtime",
-    "cache_dir",
     "INT8_MAX_DROP_DB",
     "INT8_MIN_SPEEDUP",
+    "RUNTIMES",
+    "RUNTIME_CHOICES",
+    "Choice",
+    "RuntimeUnavailable",
+    "available",
+    "build_int8_runner",
+    "build_runner",
+    "cache_dir",
+    "export_onnx",
     "int8_path",
     "int8_verdict",
+    "onnx_bytes",
+    "pick_runtime",
     "quantize_int8",
+    "require",
 ]
 
 log = logging.getLogger(__name__)

@@ -27,17 +27,17 @@ from vsr.io.atomic import atomic_output
 from vsr.models import create_model, list_models
 
 __all__ = [
-    "FORMAT",
     "COLOR_CONVENTION",
+    "FORMAT",
     "WeightsError",
-    "weights_dir",
-    "verify_shipped",
-    "default_weights",
-    "save_checkpoint",
-    "load_checkpoint",
-    "model_from_checkpoint",
-    "load_model",
     "average_state_dicts",
+    "default_weights",
+    "load_checkpoint",
+    "load_model",
+    "model_from_checkpoint",
+    "save_checkpoint",
+    "verify_shipped",
+    "weights_dir",
 ]
 
 FORMAT = 1

@@ -10,8 +10,8 @@ workers: that is what makes ``--resume`` continue exactly.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -22,7 +22,7 @@ from vsr.degrade import degrade, imresize
 from vsr.degrade_chain import parse_chain
 from vsr.io.images import IMAGE_EXTENSIONS, ImageError, read_rgb
 
-__all__ = ["list_images", "load_y", "FrameFolderDataset", "IterationBatchSampler", "Y_SUFFIX"]
+__all__ = ["Y_SUFFIX", "FrameFolderDataset", "IterationBatchSampler", "list_images", "load_y"]
 
 log = logging.getLogger(__name__)
 

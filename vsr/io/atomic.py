@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["part_path", "atomic_output", "write_text_atomic"]
+__all__ = ["atomic_output", "part_path", "write_text_atomic"]
 
 
 def part_path(path: Path) -> Path:

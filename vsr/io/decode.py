@@ -16,9 +16,10 @@ anything else → ``yuv444p`` through libswscale, with a warning.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator, Union
+from typing import Union
 
 import av
 import numpy as np
@@ -28,7 +29,7 @@ from vsr.color import rgb_to_ycbcr, to_uint
 from vsr.frames import FORMATS, YuvFrame
 from vsr.io.probe import MediaError, open_input
 
-__all__ = ["demux", "iter_frames", "frame_to_yuv", "PASSTHROUGH_TYPES", "BT601_MATRIX", "LIMITED_RANGE"]
+__all__ = ["BT601_MATRIX", "LIMITED_RANGE", "PASSTHROUGH_TYPES", "demux", "frame_to_yuv", "iter_frames"]
 
 log = logging.getLogger(__name__)
 

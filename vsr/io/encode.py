@@ -24,8 +24,15 @@ from vsr.frames import FORMATS, YuvFrame
 from vsr.io.atomic import part_path
 from vsr.io.probe import MediaError, VideoInfo
 
-__all__ = ["ClipWriter", "CONTAINER_FORMATS", "part_path", "output_pix_fmt", "resolve_codec", "with_frame_colors",
-           "video_encoders"]
+__all__ = [
+    "CONTAINER_FORMATS",
+    "ClipWriter",
+    "output_pix_fmt",
+    "part_path",
+    "resolve_codec",
+    "video_encoders",
+    "with_frame_colors",
+]
 
 log = logging.getLogger(__name__)
 
@@ -160,13 +167,13 @@ _TEXT_SUBTITLES = ("subrip", "srt", "ass", "ssa", "webvtt", "mov_text", "text")
 _SUBTITLES_FOR_CONTAINER = {"mp4": "mov_text", "mov": "mov_text", "webm": "webvtt"}
 # The minimal ASS header that text subtitle encoders need (decoded events are ASS lines).
 _ASS_HEADER = (
-    "[Script Info]\nScriptType: v4.00+\nPlayResX: 384\nPlayResY: 288\nScaledBorderAndShadow: yes\n\n"
-    "[V4+ Styles]\nFormat: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, "
-    "Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow, Alignment, "
-    "MarginL, MarginR, MarginV, Encoding\nStyle: Default,Arial,16,&Hffffff,&Hffffff,&H0,&H0,0,0,0,0,100,100,0,0,"
-    "1,1,0,2,10,10,10,0\n\n[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, "
-    "Text\n"
-).encode()
+    b"[Script Info]\nScriptType: v4.00+\nPlayResX: 384\nPlayResY: 288\nScaledBorderAndShadow: yes\n\n"
+    b"[V4+ Styles]\nFormat: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, "
+    b"Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow, Alignment, "
+    b"MarginL, MarginR, MarginV, Encoding\nStyle: Default,Arial,16,&Hffffff,&Hffffff,&H0,&H0,0,0,0,0,100,100,0,0,"
+    b"1,1,0,2,10,10,10,0\n\n[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, "
+    b"Text\n"
+)
 
 
 class _SubtitleTranscoder:

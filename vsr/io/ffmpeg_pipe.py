@@ -16,9 +16,10 @@ import logging
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
 import ffmpeg
 import numpy as np
@@ -28,7 +29,7 @@ from vsr.frames import FORMATS, YuvFrame, chroma_size
 from vsr.io.encode import CONTAINER_FORMATS, part_path, resolve_codec
 from vsr.io.probe import MediaError, VideoInfo
 
-__all__ = ["require_ffmpeg", "FfmpegReader", "FfmpegWriter"]
+__all__ = ["FfmpegReader", "FfmpegWriter", "require_ffmpeg"]
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["IMAGE_EXTENSIONS", "is_image_path", "read_rgb", "write_rgb", "ImageError"]
+__all__ = ["IMAGE_EXTENSIONS", "ImageError", "is_image_path", "read_rgb", "write_rgb"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 

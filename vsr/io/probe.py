@@ -8,8 +8,17 @@ from pathlib import Path
 
 import av
 
-__all__ = ["MediaError", "VideoInfo", "open_input", "probe", "video_info", "bits_per_pixel", "stream_source",
-           "CLEAN_CODECS", "CLEAN_BPP"]
+__all__ = [
+    "CLEAN_BPP",
+    "CLEAN_CODECS",
+    "MediaError",
+    "VideoInfo",
+    "bits_per_pixel",
+    "open_input",
+    "probe",
+    "stream_source",
+    "video_info",
+]
 
 # Codecs whose frames carry no block-transform artefacts to undo: lossless, or intra-only
 # mezzanine codecs at high rates. Anything else is judged by its bit rate.

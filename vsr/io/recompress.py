@@ -18,7 +18,7 @@ import numpy as np
 from vsr.frames import FORMATS, YuvFrame
 from vsr.io.probe import MediaError
 
-__all__ = ["Recompressor", "CRF_RANGES", "check_recompress"]
+__all__ = ["CRF_RANGES", "Recompressor", "check_recompress"]
 
 # The CRF scale of each encoder the option takes (FFmpeg's ranges).
 CRF_RANGES = {"libx264": (0, 51), "libx265": (0, 51), "libvpx-vp9": (0, 63)}

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ResBlock", "Upsampler", "make_activation", "bicubic_upsample", "check_scale"]
+__all__ = ["ResBlock", "Upsampler", "bicubic_upsample", "check_scale", "make_activation"]
 
 SCALES = (2, 3, 4)
 

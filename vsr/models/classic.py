@@ -15,7 +15,7 @@ from torch import nn
 from vsr.models._registry import register_model
 from vsr.models.blocks import Upsampler, bicubic_upsample, check_scale
 
-__all__ = ["Bicubic", "SRCNN", "SRResNet", "bicubic", "srcnn", "srresnet", "srgan"]
+__all__ = ["SRCNN", "Bicubic", "SRResNet", "bicubic", "srcnn", "srgan", "srresnet"]
 
 
 class Bicubic(nn.Module):

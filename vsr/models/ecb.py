@@ -29,7 +29,7 @@ from torch import nn
 from vsr.models._registry import register_model
 from vsr.models.blocks import bicubic_upsample, check_scale, make_activation
 
-__all__ = ["ECB", "ECBNet", "ecb", "RESIDUALS"]
+__all__ = ["ECB", "RESIDUALS", "ECBNet", "ecb"]
 
 RESIDUALS = ("nearest", "bilinear", "bicubic", "none")
 

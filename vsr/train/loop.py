@@ -16,9 +16,9 @@ import logging
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.distributed as dist
@@ -32,7 +32,7 @@ from vsr.io.atomic import atomic_output
 from vsr.models import create_model
 from vsr.weights import WeightsError, load_checkpoint, model_from_checkpoint, save_checkpoint
 
-__all__ = ["fit", "lr_at", "TrainResult", "STATE_FORMAT"]
+__all__ = ["STATE_FORMAT", "TrainResult", "fit", "lr_at"]
 
 log = logging.getLogger(__name__)
 STATE_FORMAT = "vsr-train-state-1"
