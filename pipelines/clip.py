@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from vsr.color import rgb_to_ycbcr, to_uint, ycbcr_to_rgb
+from vsr.color import rgb_to_y, rgb_to_ycbcr, to_uint, y_to_grey, ycbcr_to_rgb
 from vsr.config import UpscaleConfig
 from vsr.engine import Engine, EngineStats, build_engine, upscale_frames
 from vsr.frames import YuvFrame, resize_plane
@@ -410,9 +410,10 @@ def _summary(report: ClipReport, cfg: UpscaleConfig, mode: str) -> dict[str, Any
 
 
 def image_to_frame(rgb: np.ndarray) -> YuvFrame:
-    """An image as the engine's frame: uint8 (H, W, 3) RGB → BT.601 studio YCbCr 4:4:4; (H, W) grey as is."""
+    """An image as the engine's frame: uint8 (H, W, 3) RGB → BT.601 studio YCbCr 4:4:4; (H, W) grey →
+    its studio-swing Y (``vsr.color.rgb_to_y``, as training and ``vsr eval`` see grey images)."""
     if rgb.ndim == 2:
-        return YuvFrame((rgb,), "gray", None, None, 0)
+        return YuvFrame((to_uint(rgb_to_y(rgb)),), "gray", None, None, 0)
     ycc = to_uint(rgb_to_ycbcr(rgb))
     return YuvFrame(tuple(np.ascontiguousarray(ycc[:, :, i]) for i in range(3)), "yuv444p", None, None, 0)
 
@@ -420,7 +421,7 @@ def image_to_frame(rgb: np.ndarray) -> YuvFrame:
 def frame_to_image(frame: YuvFrame) -> np.ndarray:
     """The inverse of :func:`image_to_frame` for 8-bit frames: uint8 (H, W, 3) RGB, or (H, W) grey."""
     if frame.pix_fmt == "gray":
-        return frame.y
+        return to_uint(y_to_grey(frame.y))
     if frame.pix_fmt != "yuv444p":  # video frames: chroma to full resolution first
         planes = (frame.y,) + tuple(resize_plane(p, frame.width, frame.height) for p in frame.planes[1:])
     else:
@@ -444,7 +445,7 @@ def _upscale_image(src: Path, dst: Path, cfg: UpscaleConfig, engine_info: tuple[
         lr, target = degrade_frame(frame, scale, cfg.degrade)
     elif mode == "reference":
         ref = read_rgb(cfg.reference)
-        target = to_uint(rgb_to_ycbcr(ref))[:, :, 0] if ref.ndim == 3 else ref
+        target = to_uint(rgb_to_y(ref))
     out = upscale_frames(engine, [lr])[0]
     bic = engine.bicubic_y(lr.y[None])[0] if mode != "plain" else None
     sidecars = _Sidecars(dst)

@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 
 from vsr.config import EngineConfig
-from vsr.data.datasets import list_images, load_y
 from vsr.degrade import degrade, imresize
 from vsr.engine import build_engine
 from vsr.evaluate import evaluate_images, summarize
 from vsr.io.atomic import write_text_atomic
+from vsr.io.images import list_images, load_y
 from vsr.metrics import psnr
 
 __all__ = ["SetResult", "evaluate_sets", "format_table", "write_results"]

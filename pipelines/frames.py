@@ -9,10 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from vsr.color import to_uint, ycbcr_to_rgb
-from vsr.data.datasets import Y_SUFFIX
 from vsr.frames import resize_plane
 from vsr.io.decode import iter_frames
-from vsr.io.images import write_rgb
+from vsr.io.images import Y_SUFFIX, write_rgb
 from vsr.io.probe import open_input
 
 __all__ = ["extract_frames"]

@@ -30,11 +30,11 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from vsr.data.datasets import list_images, load_y  # noqa: E402
 from vsr.degrade import degrade  # noqa: E402
 from vsr.engine import Engine  # noqa: E402
 from vsr.evaluate import evaluate_images, summarize  # noqa: E402
 from vsr.io.atomic import write_text_atomic  # noqa: E402
+from vsr.io.images import list_images, load_y  # noqa: E402
 from vsr.process import retain_freed_memory  # noqa: E402
 from vsr.runtime import int8_path, int8_verdict, quantize_int8  # noqa: E402
 from vsr.weights import load_checkpoint, model_from_checkpoint, weights_dir  # noqa: E402

@@ -10,8 +10,8 @@ import numpy as np
 from conftest import gradient_rgb
 
 from vsr.color import rgb_to_y, rgb_to_ycbcr, to_uint, ycbcr_to_rgb
-from vsr.data.datasets import load_y
 from vsr.io.decode import frame_to_yuv
+from vsr.io.images import load_y
 
 
 def test_studio_swing_endpoints():
@@ -50,3 +50,28 @@ def test_training_eval_and_inference_see_the_same_y(tmp_path: Path):
     np.testing.assert_array_equal(train_y, infer_y)
     np.testing.assert_array_equal(train_y, image_y)
     assert train_y.min() >= 16 and train_y.max() <= 235
+
+
+def test_grey_images_reach_the_engine_as_studio_y_like_rgb_ones(tmp_path):
+    """A grey PNG and the same picture saved as RGB (R = G = B) give the same upscaled picture:
+    both go through vsr.color's BT.601 studio Y, as training and `vsr eval` map grey images."""
+    import cv2
+    from click.testing import CliRunner
+    from conftest import shared
+
+    from cli import main
+
+    grey = cv2.imread(str(shared("Set5", "bird.png")), cv2.IMREAD_GRAYSCALE)
+    cv2.imwrite(str(tmp_path / "grey.png"), grey)
+    cv2.imwrite(str(tmp_path / "rgb.png"), cv2.merge([grey, grey, grey]))
+    outs = {}
+    for name in ("grey", "rgb"):
+        res = CliRunner().invoke(main, ["upscale", str(tmp_path / f"{name}.png"), str(tmp_path / f"{name}_x2.png"),
+                                        "--model", "fast", "--runtime", "torch", "--dtype", "fp32", "--quiet"])
+        assert res.exit_code == 0, res.output
+        outs[name] = cv2.imread(str(tmp_path / f"{name}_x2.png"), cv2.IMREAD_UNCHANGED)
+    assert outs["grey"].ndim == 2 and outs["rgb"].ndim == 3
+    diff = np.abs(outs["grey"].astype(int) - outs["rgb"][:, :, 1].astype(int))
+    assert diff.max() <= 1
+    # and the grey levels are not shifted: the mean level survives the round trip
+    assert abs(float(outs["grey"].mean()) - float(grey.mean())) < 1.0

@@ -9,9 +9,9 @@ import pytest
 from conftest import shared
 
 from vsr.data import FrameFolderDataset
-from vsr.data.datasets import load_y
 from vsr.degrade import degrade
 from vsr.degrade_chain import parse_chain
+from vsr.io.images import load_y
 from vsr.metrics import psnr
 
 CHAIN = "blur:1:0.3-1,bicubic,noise:1:2-4,jpeg:1:50-80,h264:1:28-33"

@@ -92,3 +92,15 @@ def test_corrupt_shipped_weight_is_refused(installed: Path, tmp_path: Path):
     finally:
         data[len(data) // 2] ^= 0xFF
         target.write_bytes(bytes(data))
+
+
+def test_io_and_frame_modules_import_without_torch():
+    """vsr.io, the frame tools, vsr.evaluate and the ffmpeg pipe never pull in torch (the CLI starts
+    without it; extract-frames and the image helpers need none)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import vsr.io, vsr.io.images, vsr.io.ffmpeg_pipe, vsr.io.probe, vsr.evaluate, "
+            "pipelines.frames; bad = [m for m in ('torch',) if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert res.returncode == 0, res.stdout + res.stderr

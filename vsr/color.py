@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["rgb_to_y", "rgb_to_ycbcr", "to_uint", "ycbcr_to_rgb"]
+__all__ = ["rgb_to_y", "rgb_to_ycbcr", "to_uint", "y_to_grey", "ycbcr_to_rgb"]
 
 # Rows give Y, Cb, Cr from R, G, B in [0, 1]; offsets in 8-bit code values.
 # Source: ITU-R BT.601 with studio-swing scaling, as in MATLAB rgb2ycbcr.
@@ -64,6 +64,12 @@ def rgb_to_y(rgb: NDArray[np.uint8]) -> NDArray[np.float64]:
         return rgb.astype(np.float64) * (_BT601_STUDIO[0].sum() / 255.0) + 16.0
     x = rgb.astype(np.float64) / 255.0
     return x @ _BT601_STUDIO[0] + 16.0
+
+
+def y_to_grey(y: NDArray[np.floating | np.uint8]) -> NDArray[np.float64]:
+    """Inverse of :func:`rgb_to_y` on a grey image: studio-swing Y code values (H, W) →
+    float64 grey levels (H, W) in [0, 255] before rounding."""
+    return (y.astype(np.float64) - 16.0) * (255.0 / _BT601_STUDIO[0].sum())
 
 
 def ycbcr_to_rgb(ycbcr: NDArray[np.floating | np.uint8]) -> NDArray[np.float64]:

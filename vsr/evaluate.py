@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from vsr.data.datasets import list_images, load_y
 from vsr.degrade import degrade
+from vsr.io.images import list_images, load_y
 from vsr.metrics import psnr, ssim
 
 __all__ = ["ImageScore", "evaluate_images", "summarize"]

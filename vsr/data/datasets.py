@@ -17,41 +17,13 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from vsr.color import rgb_to_y, to_uint
 from vsr.degrade import degrade, imresize
 from vsr.degrade_chain import parse_chain
-from vsr.io.images import IMAGE_EXTENSIONS, ImageError, read_rgb
+from vsr.io.images import Y_SUFFIX, ImageError, list_images, load_y, read_rgb
 
 __all__ = ["Y_SUFFIX", "FrameFolderDataset", "IterationBatchSampler", "list_images", "load_y"]
 
 log = logging.getLogger(__name__)
-
-# Files written by ``vsr extract-frames --y-only`` hold the luma plane itself.
-Y_SUFFIX = ".y.png"
-
-
-def list_images(roots: Sequence[Path]) -> list[Path]:
-    """All image files under ``roots`` (recursive), sorted, de-duplicated."""
-    found: set[Path] = set()
-    for root in roots:
-        root = Path(root)
-        if root.is_file():
-            found.add(root)
-            continue
-        if not root.is_dir():
-            raise FileNotFoundError(f"data folder not found: {root}")
-        found.update(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
-    return sorted(found)
-
-
-def load_y(path: Path) -> NDArray[np.uint8]:
-    """Luma of an image file: uint8 [16, 235] for RGB/grey images (BT.601
-    studio swing, rounded), or the stored plane for ``*.y.png`` files. (H, W)."""
-    img = read_rgb(path)
-    if str(path).endswith(Y_SUFFIX):
-        return img if img.ndim == 2 else img[:, :, 0]
-    return to_uint(rgb_to_y(img))
-
 
 def _check_readable(roots: Sequence[Path], files: list[str]) -> None:
     """Refuse a data folder in which no image decodes (one decode per folder when all is well)."""

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["IMAGE_EXTENSIONS", "ImageError", "is_image_path", "read_rgb", "write_rgb"]
+from vsr.color import rgb_to_y, to_uint
+
+__all__ = ["IMAGE_EXTENSIONS", "Y_SUFFIX", "ImageError", "is_image_path", "list_images", "load_y", "read_rgb",
+           "write_rgb"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
@@ -57,3 +61,30 @@ def write_rgb(path: Path, rgb: NDArray[np.uint8]) -> None:
         fh.write(buf.tobytes())
         fh.flush()
         os.fsync(fh.fileno())
+
+
+# Files written by ``vsr extract-frames --y-only`` hold the luma plane itself.
+Y_SUFFIX = ".y.png"
+
+
+def list_images(roots: Sequence[Path]) -> list[Path]:
+    """All image files under ``roots`` (recursive), sorted, de-duplicated."""
+    found: set[Path] = set()
+    for root in roots:
+        root = Path(root)
+        if root.is_file():
+            found.add(root)
+            continue
+        if not root.is_dir():
+            raise FileNotFoundError(f"data folder not found: {root}")
+        found.update(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+    return sorted(found)
+
+
+def load_y(path: Path) -> NDArray[np.uint8]:
+    """Luma of an image file: uint8 [16, 235] for RGB/grey images (BT.601
+    studio swing, rounded), or the stored plane for ``*.y.png`` files. (H, W)."""
+    img = read_rgb(path)
+    if str(path).endswith(Y_SUFFIX):
+        return img if img.ndim == 2 else img[:, :, 0]
+    return to_uint(rgb_to_y(img))
