@@ -236,7 +236,7 @@ def run_task(task: Task, upscale: UpscaleConfig, device: str | None, threads: in
             if (device, stream) not in engines:
                 engines[device, stream] = build_engine(cfg.engine, stream)
             built, info = engines[device, stream]
-            engine = (built, dict(info, source_reason=why))
+            engine = (built, replace(info, source_reason=why))
         report = upscale_path(Path(task.src), Path(task.dst), cfg, progress=progress, engine=engine)
     except Exception as exc:  # one input's failure, whatever it is, must not stop the batch
         reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__

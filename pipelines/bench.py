@@ -76,8 +76,8 @@ def run_bench(src: Path, cfg: UpscaleConfig, *, frames: int = 48) -> BenchReport
     report.decode_fps = report.frames / (time.perf_counter() - t0)
 
     auto, auto_info = build_engine(cfg.engine)
-    report.device = auto_info["device"]
-    report.auto = f"{auto.runtime}/{auto_info['dtype'].replace('float32', 'fp32').replace('bfloat16', 'bf16')}"
+    report.device = auto_info.device
+    report.auto = f"{auto.runtime}/{auto_info.dtype.replace('float32', 'fp32').replace('bfloat16', 'bf16')}"
     if cfg.engine.model != "bicubic":
         model, _ = load_model(cfg.engine.model, cfg.engine.model_scale, cfg.engine.weights)
         on_cpu = auto.device.type == "cpu"

@@ -15,30 +15,30 @@ import json
 import logging
 import math
 import os
-import queue
-import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from vsr.color import rgb_to_y, rgb_to_ycbcr, to_uint, y_to_grey, ycbcr_to_rgb
 from vsr.config import UpscaleConfig
-from vsr.engine import Engine, EngineStats, build_engine, upscale_frames
+from vsr.engine import Engine, EngineInfo, EngineStats, build_engine, upscale_frames
 from vsr.frames import YuvFrame, resize_plane
 from vsr.io.atomic import atomic_output, part_path, write_text_atomic
-from vsr.io.decode import demux, iter_frames
-from vsr.io.encode import CONTAINER_FORMATS, ClipWriter, output_pix_fmt, resolve_codec, with_frame_colors
-from vsr.io.ffmpeg_pipe import FfmpegReader, FfmpegWriter
+from vsr.io.backends import Reader, Writer, open_reader, open_writer, plan_output
+from vsr.io.decode import iter_frames
+from vsr.io.encode import CONTAINER_FORMATS, resolve_codec
 from vsr.io.images import IMAGE_EXTENSIONS, is_image_path, read_rgb, write_rgb
-from vsr.io.probe import MediaError, VideoInfo, open_input, stream_source, video_info
+from vsr.io.probe import MediaError, open_input, stream_source
 from vsr.io.recompress import Recompressor, check_recompress
 
 from .metrics import COLUMNS, degrade_frame, frame_metrics
 from .plot import Series, plot
+from .prefetch import Prefetch, Sink
 
 __all__ = ["ClipReport", "check_paths", "sidecar_paths", "upscale_path"]
 
@@ -46,7 +46,6 @@ log = logging.getLogger(__name__)
 
 # progress(frames_done, frames_expected_or_None)
 ProgressFn = Callable[[int, int | None], None]
-_END = object()
 
 
 @dataclass(frozen=True)
@@ -60,7 +59,7 @@ class ClipReport:
     size_out: tuple[int, int]
     means: dict[str, float]
     split_seconds: dict[str, float] = field(default_factory=dict)
-    engine: dict[str, Any] = field(default_factory=dict)
+    engine: EngineInfo | None = None
     streams: tuple[str, ...] = ()  # audio/subtitle streams transcoded or dropped, and why
 
 
@@ -94,7 +93,7 @@ def check_paths(src: Path, dst: Path, overwrite: bool) -> None:
 
 
 def upscale_path(
-    src: Path, dst: Path, cfg: UpscaleConfig, *, engine: tuple[Engine, dict] | None = None,
+    src: Path, dst: Path, cfg: UpscaleConfig, *, engine: tuple[Engine, EngineInfo] | None = None,
     progress: ProgressFn | None = None,
 ) -> ClipReport:
     """Upscale one video or image from ``src`` to ``dst`` (see module doc)."""
@@ -107,7 +106,7 @@ def upscale_path(
     if engine is None:
         stream, why = input_source(src, cfg)
         built, info = build_engine(cfg.engine, stream)
-        engine = (built, dict(info, source_reason=why))
+        engine = (built, replace(info, source_reason=why))
     engine[0].stats = EngineStats()  # per clip, also when one engine serves a whole batch
     if is_image_path(src):
         return _upscale_image(src, dst, cfg, engine)
@@ -196,206 +195,162 @@ class _Sidecars:
         part_path(self.png_path).unlink(missing_ok=True)
 
 
-def _prepared(frames: Iterator[YuvFrame | Any], cfg: UpscaleConfig, scale: int) -> Iterator[tuple]:
-    """(frame_or_packet, engine_input, target_y) for each demuxed item."""
+@dataclass
+class FrameJob:
+    """One decoded frame on its way from the reader through the engine to the writer."""
+
+    source: YuvFrame  # as decoded: timestamps, rotation, colour tags
+    lr: YuvFrame  # what the engine upscales: the source, or its degraded copy in --eval mode
+    target: NDArray[Any] | None  # the Y to score against (--eval, --reference), else None
+    out: YuvFrame | None = None  # the upscaled frame
+    bicubic: NDArray[Any] | None = None  # bicubic's Y beside it (--eval, --reference)
+    engine_ms: float = 0.0
+
+
+def _jobs(items: Iterator[YuvFrame | Any], cfg: UpscaleConfig, scale: int) -> Iterator[FrameJob | Any]:
+    """A FrameJob per decoded frame (degraded in --eval mode, paired with its reference frame in
+    --reference mode); the passthrough packets between them as they are."""
     refs = iter_frames(cfg.reference) if cfg.reference is not None else None
     recompress: Recompressor | None = None
-    for item in frames:
+    for item in items:
         if not isinstance(item, YuvFrame):
-            yield item, None, None
-            continue
-        if cfg.eval:
+            yield item
+        elif cfg.eval:
             lr, gt = degrade_frame(item, scale, cfg.degrade)
             if cfg.eval_crf is not None:
                 if recompress is None:
                     recompress = Recompressor(lr.width, lr.height, lr.pix_fmt, codec=cfg.eval_codec,
                                               crf=cfg.eval_crf)
                 lr = recompress(lr)
-            yield item, lr, gt
+            yield FrameJob(item, lr, gt)
         elif refs is not None:
             ref = next(refs, None)
             if ref is None:
                 raise MediaError("the reference clip has fewer frames than the input")
-            yield item, item, ref.y
+            yield FrameJob(item, item, ref.y)
         else:
-            yield item, item, None
+            yield FrameJob(item, item, None)
     if refs is not None and next(refs, None) is not None:
         raise MediaError("the reference clip has more frames than the input")
 
 
-def _reader(it: Iterator, out: queue.Queue, stop: threading.Event, busy: list[float]) -> None:
-    try:
-        while not stop.is_set():
-            t0 = time.perf_counter()
-            item = next(it, _END)
-            busy[0] += time.perf_counter() - t0
-            out.put(item)
-            if item is _END:
-                return
-    except BaseException as exc:  # handed to the main thread, which re-raises
-        out.put(exc)
+class _Output:
+    """The writer side of a clip: the writer and the sidecars open at the first frame (when the
+    output's size and format are known), then each frame is encoded, muxed and logged."""
 
+    def __init__(self, dst: Path, cfg: UpscaleConfig, reader: Reader, mode: str, scale: int) -> None:
+        self.dst, self.cfg, self.reader, self.mode, self.scale = dst, cfg, reader, mode, scale
+        self.writer: Writer | None = None
+        self.sidecars: _Sidecars | None = None
+        self.size: tuple[int, int] = (0, 0)
+        self.written = 0
+        self._pending: list[Any] = []  # packets that come before the first frame
 
-def _upscale_video(src: Path, dst: Path, cfg: UpscaleConfig, engine_info: tuple[Engine, dict],
-                   progress: ProgressFn | None) -> ClipReport:
-    engine, einfo = engine_info
-    scale = engine.total_scale
-    mode = _mode(cfg)
-    if cfg.encode.backend == "ffmpeg":
-        reader = FfmpegReader(src, allow_partial=cfg.allow_partial)
-        container = None
-        info = reader.info
-        items: Iterator = reader.frames()
-
-        def make_writer(width: int, height: int, pix: str, rotation: int, out_info: VideoInfo):
-            return FfmpegWriter(dst, width=width, height=height, pix_fmt=pix, info=out_info, encode=cfg.encode,
-                                source=src)
-    else:
-        container = open_input(src)
-        info = video_info(container)
-        items = demux(container, passthrough=cfg.encode.audio, allow_partial=cfg.allow_partial)
-
-        def make_writer(width: int, height: int, pix: str, rotation: int, out_info: VideoInfo):
-            return ClipWriter(dst, width=width, height=height, pix_fmt=pix, info=out_info, encode=cfg.encode,
-                              source=container, rotation=rotation)
-    expected = info.nb_frames or (round(info.duration * float(info.rate)) if info.duration and info.rate else None)
-    if cfg.reference is not None:
-        open_input(cfg.reference).close()  # fail early on a bad reference
-    stop = threading.Event()
-    q_in: queue.Queue = queue.Queue(maxsize=engine.batch_size * 3)
-    q_out: queue.Queue = queue.Queue(maxsize=4)
-    decode_busy, encode_busy = [0.0], [0.0]
-    state: dict[str, Any] = {"writer": None, "sidecars": None, "written": 0, "error": None, "size_out": (0, 0)}
-    t_start = time.perf_counter()
-
-    def writer_loop() -> None:
-        pending_packets = []
-        try:
-            while True:
-                item = q_out.get()
-                if item is _END:
-                    return
-                t0 = time.perf_counter()
-                kind = item[0]
-                if kind == "packet":
-                    if state["writer"] is None:
-                        pending_packets.append(item[1])
-                    else:
-                        state["writer"].write_packet(item[1])
-                else:
-                    _, src_frame, lr_frame, out_frame, target, bic, ms = item
-                    if state["writer"] is None:
-                        codec = resolve_codec(dst, cfg.encode.codec)
-                        pix = output_pix_fmt(out_frame.pix_fmt, codec, cfg.encode.pix_fmt)
-                        if pix.replace("yuvj", "yuv") != out_frame.pix_fmt.replace("yuvj", "yuv"):
-                            raise MediaError(f"{codec} cannot encode {out_frame.pix_fmt}; pick another --codec")
-                        state["writer"] = make_writer(out_frame.width, out_frame.height, pix, src_frame.rotation,
-                                                      with_frame_colors(info, src_frame.color))
-                        state["sidecars"] = _Sidecars(dst)
-                        state["size_out"] = (out_frame.width, out_frame.height)
-                        for p in pending_packets:
-                            state["writer"].write_packet(p)
-                        pending_packets.clear()
-                    state["writer"].write(out_frame)
-                    metrics = frame_metrics(
-                        mode=mode, lr_y=lr_frame.y, sr_y=out_frame.y, bicubic_y=bic, target_y=target,
-                        scale=scale, bits=out_frame.info.bit_depth, degradation=cfg.degrade, with_ssim=cfg.ssim,
-                    )
-                    state["sidecars"].row(out_frame, ms, metrics)
-                    state["written"] += 1
-                encode_busy[0] += time.perf_counter() - t0
-        except BaseException as exc:
-            state["error"] = exc
-            stop.set()
-            while q_out.get() is not _END:  # keep the producer from blocking
-                pass
-
-    source = _prepared(items, cfg, scale)
-    reader_thread = threading.Thread(target=_reader, args=(source, q_in, stop, decode_busy), daemon=True)
-    writer = threading.Thread(target=writer_loop, daemon=True)
-    reader_thread.start()
-    writer.start()
-    decoded = 0
-    try:
-        batch: list[tuple] = []
-        batch_packets: list[Any] = []
-        done = False
-        while not done:
-            try:
-                item = q_in.get(timeout=0.2)
-            except queue.Empty:
-                if stop.is_set():  # the writer failed and the reader has stopped: its error is raised below
-                    break
-                continue
-            if isinstance(item, BaseException):
-                raise item
-            if item is _END:
-                done = True
-            elif not isinstance(item[0], YuvFrame):
-                if batch:  # keep file order: after the frames already batched
-                    batch_packets.append(item[0])
-                else:
-                    q_out.put(("packet", item[0]))
-                continue
+    def __call__(self, item: FrameJob | Any) -> None:
+        if not isinstance(item, FrameJob):
+            if self.writer is None:
+                self._pending.append(item)
             else:
-                if batch and item[1].planes[0].shape != batch[0][1].planes[0].shape:
-                    raise MediaError("frame size changes in the middle of the clip; not supported")
-                batch.append(item)
-                decoded += 1
-            if batch and (done or len(batch) >= engine.batch_size):
-                if stop.is_set():
-                    break
-                t0 = time.perf_counter()
-                outs = upscale_frames(engine, [b[1] for b in batch])
-                bics: Any = [None] * len(batch)
-                if mode != "plain":  # bicubic beside the model, for the per-frame gain
-                    bics = engine.bicubic_y(np.stack([b[1].y for b in batch]), batch[0][1].info.bit_depth)
-                ms = (time.perf_counter() - t0) * 1000 / len(batch)
-                for (src_frame, lr_frame, target), out, bic in zip(batch, outs, bics):
-                    q_out.put(("frame", src_frame, lr_frame, out, target, bic, ms))
-                for p in batch_packets:
-                    q_out.put(("packet", p))
-                batch, batch_packets = [], []
-                if progress is not None:
-                    progress(decoded, expected)
-        q_out.put(_END)
-        writer.join()
-        if state["error"] is not None:
-            raise state["error"]
-        if state["written"] != decoded:
-            raise RuntimeError(f"frame count mismatch: decoded {decoded}, wrote {state['written']}")
-        wall = time.perf_counter() - t_start
-        state["writer"].close()
-        report = ClipReport(
-            src=str(src), dst=str(dst), frames=decoded, seconds=wall, fps=decoded / wall if wall else 0.0,
-            size_in=(info.width, info.height), size_out=state["size_out"], means=state["sidecars"].means(),
-            split_seconds={"decode": decode_busy[0], "engine": engine.stats.seconds, "encode": encode_busy[0]},
-            engine=einfo, streams=tuple(getattr(state["writer"], "stream_notes", ())),
-        )
-        state["sidecars"].finish(_summary(report, cfg, mode))
-        return report
-    except BaseException:
-        stop.set()
-        _drain(q_in)
-        q_out.put(_END)
-        writer.join(timeout=30)
-        if state["writer"] is not None:
-            state["writer"].abort()
-        if state["sidecars"] is not None:
-            state["sidecars"].abort()
-        raise
-    finally:
-        reader_thread.join(timeout=30)
-        if container is not None:
-            container.close()
+                self.writer.write_packet(item)
+            return
+        if self.writer is None:
+            self._open(item)
+        assert self.writer is not None and self.sidecars is not None and item.out is not None
+        self.writer.write(item.out)
+        metrics = frame_metrics(mode=self.mode, lr_y=item.lr.y, sr_y=item.out.y, bicubic_y=item.bicubic,
+                                target_y=item.target, scale=self.scale, bits=item.out.info.bit_depth,
+                                degradation=self.cfg.degrade, with_ssim=self.cfg.ssim)
+        self.sidecars.row(item.out, item.engine_ms, metrics)
+        self.written += 1
+
+    def _open(self, first: FrameJob) -> None:
+        assert first.out is not None
+        spec = plan_output(self.dst, self.reader.info, first.out, first.source, self.cfg.encode)
+        self.writer = open_writer(self.cfg.encode.backend, spec, self.cfg.encode, self.reader)
+        self.sidecars = _Sidecars(self.dst)
+        self.size = (spec.width, spec.height)
+        for packet in self._pending:
+            self.writer.write_packet(packet)
+        self._pending.clear()
+
+    def abort(self) -> None:
+        if self.writer is not None:
+            self.writer.abort()
+        if self.sidecars is not None:
+            self.sidecars.abort()
 
 
-def _drain(q: queue.Queue) -> None:
-    try:
-        while True:
-            q.get_nowait()
-    except queue.Empty:
-        pass
+def _stream(jobs: Iterator[FrameJob | Any], engine: Engine, mode: str, put: Callable[[FrameJob | Any], None],
+            progress: Callable[[int], None]) -> int:
+    """Batch the frames through the engine and hand frames and packets to ``put`` in file order;
+    returns the number of frames."""
+    decoded = 0
+    batch: list[FrameJob] = []
+    held: list[Any] = []  # packets that arrive while frames are batched go after those frames
+
+    def flush() -> None:
+        t0 = time.perf_counter()
+        outs = upscale_frames(engine, [j.lr for j in batch])
+        bics: list[Any] = [None] * len(batch)
+        if mode != "plain":  # bicubic beside the model, for the per-frame gain
+            bics = list(engine.bicubic_y(np.stack([j.lr.y for j in batch]), batch[0].lr.info.bit_depth))
+        ms = (time.perf_counter() - t0) * 1000 / len(batch)
+        for job, out, bic in zip(batch, outs, bics, strict=True):
+            job.out, job.bicubic, job.engine_ms = out, bic, ms
+            put(job)
+        for packet in held:
+            put(packet)
+        batch.clear()
+        held.clear()
+        progress(decoded)
+
+    for item in jobs:
+        if not isinstance(item, FrameJob):
+            (held.append if batch else put)(item)
+            continue
+        if batch and item.lr.planes[0].shape != batch[0].lr.planes[0].shape:
+            raise MediaError("frame size changes in the middle of the clip; not supported")
+        batch.append(item)
+        decoded += 1
+        if len(batch) >= engine.batch_size:
+            flush()
+    if batch:
+        flush()
+    return decoded
+
+
+def _upscale_video(src: Path, dst: Path, cfg: UpscaleConfig, engine_info: tuple[Engine, EngineInfo],
+                   progress: ProgressFn | None) -> ClipReport:
+    """Plan, open the reader, run the stream (decode ahead, engine here, encode behind), report."""
+    engine, einfo = engine_info
+    mode, scale = _mode(cfg), engine.total_scale
+    t_start = time.perf_counter()
+    with open_reader(cfg.encode.backend, src, passthrough=cfg.encode.audio, allow_partial=cfg.allow_partial) as reader:
+        info = reader.info
+        if cfg.reference is not None:
+            open_input(cfg.reference).close()  # fail early on a bad reference
+        expected = info.nb_frames or (round(info.duration * float(info.rate)) if info.duration and info.rate else None)
+        output = _Output(dst, cfg, reader, mode, scale)
+        try:
+            with Prefetch(_jobs(reader.items(), cfg, scale), maxsize=engine.batch_size * 3) as jobs, \
+                    Sink(output, maxsize=4) as sink:
+                decoded = _stream(jobs, engine, mode, sink.put,
+                                  lambda n: progress(n, expected) if progress is not None else None)
+            if output.written != decoded or output.writer is None or output.sidecars is None:
+                raise RuntimeError(f"frame count mismatch: decoded {decoded}, wrote {output.written}")
+            output.writer.close()
+        except BaseException:
+            output.abort()
+            raise
+    wall = time.perf_counter() - t_start
+    report = ClipReport(
+        src=str(src), dst=str(dst), frames=decoded, seconds=wall, fps=decoded / wall if wall else 0.0,
+        size_in=(info.width, info.height), size_out=output.size, means=output.sidecars.means(),
+        split_seconds={"decode": jobs.busy, "engine": engine.stats.seconds, "encode": sink.busy},
+        engine=einfo, streams=tuple(output.writer.stream_notes),
+    )
+    output.sidecars.finish(_summary(report, cfg, mode))
+    return report
 
 
 def _summary(report: ClipReport, cfg: UpscaleConfig, mode: str) -> dict[str, Any]:
@@ -429,7 +384,7 @@ def frame_to_image(frame: YuvFrame) -> np.ndarray:
     return to_uint(ycbcr_to_rgb(np.stack(planes, axis=-1)))
 
 
-def _upscale_image(src: Path, dst: Path, cfg: UpscaleConfig, engine_info: tuple[Engine, dict]) -> ClipReport:
+def _upscale_image(src: Path, dst: Path, cfg: UpscaleConfig, engine_info: tuple[Engine, EngineInfo]) -> ClipReport:
     engine, einfo = engine_info
     scale = engine.total_scale
     mode = _mode(cfg)

@@ -21,7 +21,7 @@ import numpy as np
 
 from vsr.config import EngineConfig
 from vsr.degrade import degrade, imresize
-from vsr.engine import build_engine
+from vsr.engine import EngineInfo, build_engine
 from vsr.evaluate import evaluate_images, summarize
 from vsr.io.atomic import write_text_atomic
 from vsr.io.images import list_images, load_y
@@ -55,7 +55,7 @@ def _matlab_bicubic_psnr(paths: list[Path], scale: int) -> list[float]:
 def evaluate_sets(
     cfg: EngineConfig, folders: list[Path], *, with_ssim: bool = True,
     progress: Callable[[str], None] | None = None,
-) -> tuple[list[SetResult], dict]:
+) -> tuple[list[SetResult], EngineInfo]:
     """Evaluate the engine described by ``cfg`` on each folder (one benchmark set each)."""
     engine, info = build_engine(cfg)
     scale = engine.total_scale
@@ -76,10 +76,10 @@ def evaluate_sets(
     return results, info
 
 
-def format_table(results: list[SetResult], info: dict) -> str:
-    label = f"{info['model']} x{info['total_scale']}"
-    if info.get("ensemble", 1) > 1:  # the "+" of EDSR+: self-ensemble
-        label += f" +{info['ensemble']}"
+def format_table(results: list[SetResult], info: EngineInfo) -> str:
+    label = f"{info.model} x{info.total_scale}"
+    if info.ensemble > 1:  # the "+" of EDSR+: self-ensemble
+        label += f" +{info.ensemble}"
     lines = [f"{'set':<10} {'images':>6} {label:>14} {'SSIM':>7} {'bicubic':>8} {'SSIM':>7} {'bic(MATLAB)':>11}"]
     for r in results:
         lines.append(
@@ -89,7 +89,7 @@ def format_table(results: list[SetResult], info: dict) -> str:
     return "\n".join(lines)
 
 
-def write_results(results: list[SetResult], info: dict, out: Path) -> tuple[Path, Path]:
+def write_results(results: list[SetResult], info: EngineInfo, out: Path) -> tuple[Path, Path]:
     """``out.csv`` (one row per image) and ``out.json`` (means and engine info)."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -104,6 +104,6 @@ def write_results(results: list[SetResult], info: dict, out: Path) -> tuple[Path
                     "" if math.isnan(row[k]) else f"{row[k]:.4f}"
                     for k in ("psnr", "ssim", "psnr_bicubic", "ssim_bicubic", "psnr_bicubic_matlab")])
     os.replace(part, csv_path)
-    payload = {"engine": info, "sets": [{k: v for k, v in asdict(r).items() if k != "per_image"} for r in results]}
+    payload = {"engine": asdict(info), "sets": [{k: v for k, v in asdict(r).items() if k != "per_image"} for r in results]}
     write_text_atomic(json_path, json.dumps(payload, indent=2, default=str) + "\n")
     return csv_path, json_path

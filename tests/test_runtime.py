@@ -84,7 +84,7 @@ def test_eval_psnr_within_a_hundredth_of_torch(name: str):
     for runtime in ("torch", name):
         results, info = evaluate_sets(EngineConfig(model="fast", scale=2, dtype="fp32", batch_size=1,
                                                    runtime=runtime), [set5], with_ssim=False)
-        assert info["runtime"] == runtime
+        assert info.runtime == runtime
         psnr[runtime] = results[0].psnr
     assert abs(psnr[name] - psnr["torch"]) < 0.01
 
@@ -126,7 +126,7 @@ def test_auto_picks_a_measured_candidate_and_caches_it(tmp_path: Path, monkeypat
 def test_bf16_needs_its_margin(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     """A bf16 pair that is only slightly faster than fp32 loses (it costs precision)."""
     monkeypatch.setenv("VSR_CACHE_DIR", str(tmp_path))
-    times = {("torch", "fp32"): 1.0, ("torch", "bf16"): 0.9}
+    times = {("torch", "fp32"): 1.0, ("torch", "bf16"): 0.95}
     monkeypatch.setattr(rt, "available", lambda name: name == "torch")
     monkeypatch.setattr(rt, "_time_runner", lambda fn, x, reps: times[fn.key])
 

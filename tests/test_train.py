@@ -77,7 +77,7 @@ def test_training_improves_over_bicubic_and_loads_in_engine(frames_dir: Path, tm
     assert len(rows) == 1 and rows[0]["iteration"] == "60"
     engine, info = build_engine(EngineConfig(model="espcn", scale=2, weights=tmp_path / "run" / "best.pt",
                                              device="cpu", dtype="fp32"))
-    assert info["weights"].endswith("best.pt")
+    assert info.weights.endswith("best.pt")
     from vsr.evaluate import evaluate_images, summarize
 
     mean = summarize(evaluate_images(engine.upscale_y, engine.bicubic_y, frames_dir, 2, with_ssim=False))

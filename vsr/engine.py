@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -34,7 +35,8 @@ from vsr.runtime import (
     require,
 )
 
-__all__ = ["Engine", "build_engine", "cpu_has_bf16", "pick_device", "pick_dtype", "tiled_forward", "upscale_frames"]
+__all__ = [
+    "Engine", "EngineInfo", "build_engine", "cpu_has_bf16", "pick_device", "pick_dtype", "tiled_forward", "upscale_frames"]
 
 log = logging.getLogger(__name__)
 
@@ -389,7 +391,28 @@ class Engine:
             raise EngineMemoryError("out of memory even with batch 1 and 64 px tiles")
 
 
-def build_engine(cfg: EngineConfig, stream_source: str | None = None) -> tuple[Engine, dict]:
+@dataclass(frozen=True)
+class EngineInfo:
+    """What an engine runs, for reports and summaries (``dataclasses.asdict`` for JSON)."""
+
+    model: str
+    scale: int  # the model's own scale (``total_scale`` with passes)
+    weights: str | None  # checkpoint path; None for bicubic
+    source: str  # the weights' training LR: clean, compressed, or given (--weights)
+    device: str
+    dtype: str  # float32, bfloat16, float16 or int8
+    runtime: str  # torch, onnxruntime or openvino
+    runtime_reason: str  # asked, probe, cache, or the rule that decided
+    passes: int
+    total_scale: int
+    ensemble: int
+    correct: float | None = None
+    runtime_probe_ms: dict[str, float] | None = None
+    source_reason: str = ""  # why this source (--source auto: from the stream)
+    meta: dict[str, Any] = field(default_factory=dict)  # the checkpoint's meta
+
+
+def build_engine(cfg: EngineConfig, stream_source: str | None = None) -> tuple[Engine, EngineInfo]:
     """Engine for an EngineConfig: shipped or given weights, device, dtype, runtime, passes.
 
     ``stream_source`` (``clean`` | ``compressed``): what ``cfg.source == "auto"`` resolves to for
@@ -413,11 +436,12 @@ def build_engine(cfg: EngineConfig, stream_source: str | None = None) -> tuple[E
     engine = Engine(model, device=cfg.device, dtype=cfg.dtype, batch_size=cfg.batch_size,
                     tile=cfg.tile, passes=cfg.passes, correct=cfg.correct, ensemble=cfg.ensemble,
                     runtime=cfg.runtime, int8_graph=graph)
-    info = dict(info, device=str(engine.device),
-                dtype="int8" if engine.choice.precision == "int8" else str(engine.dtype).replace("torch.", ""),
-                runtime=engine.runtime, runtime_reason=engine.choice.reason, runtime_probe_ms=engine.choice.ms,
-                passes=cfg.passes, total_scale=engine.total_scale, correct=cfg.correct, ensemble=cfg.ensemble)
-    return engine, info
+    return engine, EngineInfo(
+        model=info["model"], scale=info["scale"], weights=info["weights"], source=info["source"], meta=info["meta"],
+        device=str(engine.device),
+        dtype="int8" if engine.choice.precision == "int8" else str(engine.dtype).replace("torch.", ""),
+        runtime=engine.runtime, runtime_reason=engine.choice.reason, runtime_probe_ms=engine.choice.ms,
+        passes=cfg.passes, total_scale=engine.total_scale, correct=cfg.correct, ensemble=cfg.ensemble)
 
 
 def upscale_frames(engine: Engine, frames: list[YuvFrame], *, bicubic_only: bool = False) -> list[YuvFrame]:

@@ -115,6 +115,19 @@ class FfmpegReader:
         pts = [p.get("pts") for p in json.loads(out.stdout).get("packets", [])]
         return sorted(int(p) for p in pts if p is not None)
 
+    def items(self) -> Iterator[YuvFrame]:
+        """The Reader interface (vsr.io.backends): frames only; ffmpeg copies the other streams itself."""
+        return self.frames()
+
+    def close(self) -> None:
+        """Nothing held open between reads (each read is its own ffmpeg process)."""
+
+    def __enter__(self) -> FfmpegReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def frames(self) -> Iterator[YuvFrame]:
         """YuvFrames in display order; MediaError if ffmpeg fails."""
         info = FORMATS[self.pix_fmt]
@@ -163,6 +176,8 @@ class FfmpegReader:
 class FfmpegWriter:
     """Encode YuvFrames with the system ffmpeg; audio/subtitles copied from ``source``."""
 
+    stream_notes: tuple[str, ...] = ()  # ffmpeg copies every stream as it is
+
     def __init__(self, path: Path, *, width: int, height: int, pix_fmt: str, info: VideoInfo,
                  encode: EncodeConfig, source: Path | None) -> None:
         require_ffmpeg()
@@ -204,8 +219,9 @@ class FfmpegWriter:
             raise MediaError(f"ffmpeg stopped encoding: {_stderr_tail(self._err)}") from None
         self.frames += 1
 
-    def write_packet(self, packet: object) -> None:  # passthrough is done by ffmpeg itself
-        return None
+    def write_packet(self, packet: object) -> None:
+        """Never called with this backend's reader, whose items are frames only: ffmpeg copies
+        audio and subtitles from the source itself."""
 
     def close(self) -> None:
         self.proc.stdin.close()
