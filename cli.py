@@ -434,7 +434,8 @@ def demo(out: Path, scale: str, quiet: bool) -> None:
     plain, ev = results["plain"], results["eval"]
     click.echo(f"sample clip:   {src} ({plain.size_in[0]}x{plain.size_in[1]}, {plain.frames} frames, AAC audio)")
     click.echo(f"upscaled x{scale}:  {plain.dst} ({plain.size_out[0]}x{plain.size_out[1]}, {plain.fps:.1f} fps "
-               f"on {plain.engine.device}/{plain.engine.dtype}, model {model})")
+               f"on {plain.engine.device}/{plain.engine.runtime}/{plain.engine.dtype}, model {model}, "
+               f"{plain.engine.source} weights: {plain.engine.source_reason})")
     click.echo(f"per-frame log: {plain.dst}.frames.csv")
     click.echo(f"--eval check:  PSNR-Y {ev.means['psnr']:.2f} dB vs bicubic {ev.means['psnr_bicubic']:.2f} dB "
                f"(gain {ev.means['psnr'] - ev.means['psnr_bicubic']:+.2f} dB)")

@@ -10,7 +10,8 @@ __all__ = ["DEFAULT_MODEL", "RUNTIMES", "SOURCES", "EncodeConfig", "EngineConfig
 
 # The model `vsr upscale` and `vsr demo` run when none is named. Its shipped
 # weights must exist at every scale: a missing default is an error, never a fallback.
-DEFAULT_MODEL = "espcn"
+# With --source auto its compressed-source weights run on lossy video where they ship.
+DEFAULT_MODEL = "fast"
 # Inference runtimes (details in vsr.runtime); "auto" measures and picks among the installed ones.
 RUNTIMES = ("torch", "onnxruntime", "openvino")
 # Which weights of a model to run: trained on clean LR, or on compressed (H.264) LR; "auto"
