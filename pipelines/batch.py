@@ -216,7 +216,7 @@ def run_task(task: Task, upscale: UpscaleConfig, device: str | None, threads: in
     from vsr.engine import build_engine
     from vsr.process import retain_freed_memory
 
-    from .clip import input_source, upscale_path
+    from .clip import input_source, note_source, upscale_path
 
     # The entry point of spawned and Ray worker processes, which never run the
     # CLI's: same heap policy as the CLI (idempotent in-process).
@@ -236,7 +236,7 @@ def run_task(task: Task, upscale: UpscaleConfig, device: str | None, threads: in
             if (device, stream) not in engines:
                 engines[device, stream] = build_engine(cfg.engine, stream)
             built, info = engines[device, stream]
-            engine = (built, replace(info, source_reason=why))
+            engine = (built, note_source(info, stream, why))
         report = upscale_path(Path(task.src), Path(task.dst), cfg, progress=progress, engine=engine)
     except Exception as exc:  # one input's failure, whatever it is, must not stop the batch
         reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__

@@ -40,7 +40,7 @@ from .metrics import COLUMNS, degrade_frame, frame_metrics
 from .plot import Series, plot
 from .prefetch import Prefetch, Sink
 
-__all__ = ["ClipReport", "check_paths", "sidecar_paths", "upscale_path"]
+__all__ = ["ClipReport", "FrameJob", "check_paths", "input_source", "note_source", "sidecar_paths", "upscale_path"]
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ def upscale_path(
     if engine is None:
         stream, why = input_source(src, cfg)
         built, info = build_engine(cfg.engine, stream)
-        engine = (built, replace(info, source_reason=why))
+        engine = (built, note_source(info, stream, why))
     engine[0].stats = EngineStats()  # per clip, also when one engine serves a whole batch
     if is_image_path(src):
         return _upscale_image(src, dst, cfg, engine)
@@ -129,6 +129,13 @@ def input_source(src: Path, cfg: UpscaleConfig) -> tuple[str, str]:
     if is_image_path(src):
         return "clean", "an image"
     return stream_source(src)
+
+
+def note_source(info: EngineInfo, stream: str, why: str) -> EngineInfo:
+    """``info`` with the reason its weights' source was chosen (and when auto fell back, that too)."""
+    if stream == "compressed" and info.source == "clean":
+        why += f"; {info.model} x{info.scale} has no compressed-source weights, so the clean ones run"
+    return replace(info, source_reason=why)
 
 
 def _mode(cfg: UpscaleConfig) -> str:
