@@ -22,6 +22,24 @@ _END = object()
 _POLL_S = 0.2
 
 
+def _stop_thread(stop: threading.Event, q: queue.Queue, thread: threading.Thread, *, wake: bool) -> None:
+    """Set ``stop``, keep ``q`` empty (so a producer never blocks on it) and, with ``wake``, hand a
+    waiting consumer the end marker, until ``thread`` has finished."""
+    stop.set()
+    while thread.is_alive():
+        try:
+            while True:
+                q.get_nowait()
+        except queue.Empty:
+            pass
+        if wake:
+            try:
+                q.put_nowait(_END)
+            except queue.Full:
+                pass
+        thread.join(timeout=_POLL_S)
+
+
 class Prefetch(Generic[T]):
     """Iterate ``source`` in a background thread (a context manager and an iterator)."""
 
@@ -67,14 +85,7 @@ class Prefetch(Generic[T]):
 
     def close(self) -> None:
         """Stop the producer (it ends at its next item) and wait for it."""
-        self._stop.set()
-        while self._thread.is_alive():
-            try:
-                while True:
-                    self._queue.get_nowait()
-            except queue.Empty:
-                pass
-            self._thread.join(timeout=_POLL_S)
+        _stop_thread(self._stop, self._queue, self._thread, wake=False)
 
     def __enter__(self) -> Prefetch[T]:
         return self
@@ -141,18 +152,7 @@ class Sink(Generic[T]):
 
     def abort(self) -> None:
         """Drop what is queued and stop the consumer after its current item."""
-        self._stop.set()
-        while self._thread.is_alive():
-            try:
-                while True:
-                    self._queue.get_nowait()
-            except queue.Empty:
-                pass
-            try:
-                self._queue.put_nowait(_END)
-            except queue.Full:
-                pass
-            self._thread.join(timeout=_POLL_S)
+        _stop_thread(self._stop, self._queue, self._thread, wake=True)
 
     def __enter__(self) -> Sink[T]:
         return self
