@@ -133,8 +133,8 @@ def input_source(src: Path, cfg: UpscaleConfig) -> tuple[str, str]:
 
 def note_source(info: EngineInfo, stream: str, why: str) -> EngineInfo:
     """``info`` with the reason its weights' source was chosen (and when auto fell back, that too)."""
-    if stream == "compressed" and info.source == "clean":
-        why += f"; {info.model} x{info.scale} has no compressed-source weights, so the clean ones run"
+    if info.source in ("clean", "compressed") and info.source != stream and info.model != "bicubic":
+        why += f"; {info.model} x{info.scale} has no {stream}-source weights, so the {info.source} ones run"
     return replace(info, source_reason=why)
 
 

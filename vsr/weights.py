@@ -235,24 +235,29 @@ def load_model(model: str, scale: int, weights: Path | None = None, *, source: s
                source_asked: bool = False) -> tuple[nn.Module, dict[str, Any]]:
     """The model to run: ``weights`` if given, else shipped weights for ``source``, else (bicubic only) none.
 
-    With ``source="compressed"`` and no compressed-source weights for the model, the clean
-    ones run, unless ``source_asked`` (the user named the source): then it is an error.
+    When the model has no weights for ``source``, those of the other source run, unless
+    ``source_asked`` (the user named the source): then it is an error.
     Returns ``(module, info)`` where ``info`` has ``model``, ``scale``, ``weights`` (path or
     None), ``source`` (the weights' training source) and the checkpoint ``meta``.
     """
     if model not in list_models():
         raise WeightsError(f"unknown model {model!r}; known: {', '.join(list_models())}")
-    if weights is None and source == "compressed" and model != "bicubic":
-        weights = default_weights(model, scale, "compressed")
+    if weights is not None:
+        source = "given"
+    elif model != "bicubic":
+        weights = default_weights(model, scale, source)
+        other = "clean" if source == "compressed" else "compressed"
         if weights is None and source_asked:
             have = sorted({p.name.split("_x")[0] for p in weights_dir().glob("*_compressed.pt")})
-            raise WeightsError(f"no compressed-source weights for {model} x{scale}"
-                               + (f"; models that have them: {', '.join(have)}" if have else ""))
-        source = "compressed" if weights is not None else "clean"
-    else:
-        source = "clean" if weights is None else "given"
-    if weights is None:
-        weights = default_weights(model, scale)
+            if source == "compressed":
+                raise WeightsError(f"no compressed-source weights for {model} x{scale}"
+                                   + (f"; models that have them: {', '.join(have)}" if have else ""))
+            if default_weights(model, scale, other) is not None:
+                raise WeightsError(f"no clean-source weights for {model} x{scale}; it has compressed-source "
+                                   "ones (--source compressed or auto)")
+        elif weights is None:  # auto: the other source's weights rather than none
+            weights = default_weights(model, scale, other)
+            source = other if weights is not None else source
     if weights is None:
         if model != "bicubic":
             raise WeightsError(
