@@ -252,13 +252,17 @@ class Engine:
                 return Choice("torch", named or "", reason="rule: dtype given as a torch dtype")
             require(runtime, named, self.device)
             return Choice(runtime, named, reason="asked")
+        if dtype not in ("auto", "fp32", "float32", "bf16", "bfloat16", "fp16", "float16"):
+            raise ValueError(f"unknown dtype {dtype!r}; known: auto, fp32, bf16, fp16 (CUDA), int8 (OpenVINO)")
+        if dtype in ("fp16", "float16") and self.device.type == "cpu":
+            raise ValueError("fp16 is not supported on the CPU; use bf16 or fp32")
         has_weights = any(True for _ in self.model.parameters())
         if runtime == "auto" and (self.device.type != "cpu" or not has_weights):
             return Choice("torch", "", reason=f"rule: {'no weights' if not has_weights else self.device.type}")
         if runtime == "torch":
             return Choice("torch", "", reason="asked")  # dtype: pick_dtype, as before
-        if dtype not in ("auto", "fp32", "float32", "bf16", "bfloat16"):
-            require(runtime if runtime != "auto" else "torch", str(dtype), self.device)
+        if dtype in ("fp16", "float16"):  # CUDA here: only torch runs it
+            require(runtime, "fp32", self.device)
         precisions = (("fp32", "bf16") if cpu_has_bf16() else ("fp32",)) if dtype == "auto" else (
             "fp32" if dtype in ("fp32", "float32") else "bf16",)
         if runtime != "auto":
