@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from vsr.color import rgb_to_y, rgb_to_ycbcr, to_uint, y_to_grey, ycbcr_to_rgb
+from vsr.color import grey_to_y8, rgb_to_y, rgb_to_ycbcr, to_uint, y8_to_grey, ycbcr_to_rgb
 from vsr.config import UpscaleConfig
 from vsr.engine import Engine, EngineInfo, EngineStats, build_engine, upscale_frames
 from vsr.frames import YuvFrame, resize_plane
@@ -375,7 +375,7 @@ def image_to_frame(rgb: np.ndarray) -> YuvFrame:
     """An image as the engine's frame: uint8 (H, W, 3) RGB → BT.601 studio YCbCr 4:4:4; (H, W) grey →
     its studio-swing Y (``vsr.color.rgb_to_y``, as training and ``vsr eval`` see grey images)."""
     if rgb.ndim == 2:
-        return YuvFrame((to_uint(rgb_to_y(rgb)),), "gray", None, None, 0)
+        return YuvFrame((grey_to_y8(rgb),), "gray", None, None, 0)
     ycc = to_uint(rgb_to_ycbcr(rgb))
     return YuvFrame(tuple(np.ascontiguousarray(ycc[:, :, i]) for i in range(3)), "yuv444p", None, None, 0)
 
@@ -383,7 +383,7 @@ def image_to_frame(rgb: np.ndarray) -> YuvFrame:
 def frame_to_image(frame: YuvFrame) -> np.ndarray:
     """The inverse of :func:`image_to_frame` for 8-bit frames: uint8 (H, W, 3) RGB, or (H, W) grey."""
     if frame.pix_fmt == "gray":
-        return to_uint(y_to_grey(frame.y))
+        return y8_to_grey(frame.y)
     if frame.pix_fmt != "yuv444p":  # video frames: chroma to full resolution first
         planes = (frame.y,) + tuple(resize_plane(p, frame.width, frame.height) for p in frame.planes[1:])
     else:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["rgb_to_y", "rgb_to_ycbcr", "to_uint", "y_to_grey", "ycbcr_to_rgb"]
+__all__ = ["grey_to_y8", "rgb_to_y", "rgb_to_ycbcr", "to_uint", "y8_to_grey", "y_to_grey", "ycbcr_to_rgb"]
 
 # Rows give Y, Cb, Cr from R, G, B in [0, 1]; offsets in 8-bit code values.
 # Source: ITU-R BT.601 with studio-swing scaling, as in MATLAB rgb2ycbcr.
@@ -70,6 +70,21 @@ def y_to_grey(y: NDArray[np.floating | np.uint8]) -> NDArray[np.float64]:
     """Inverse of :func:`rgb_to_y` on a grey image: studio-swing Y code values (H, W) →
     float64 grey levels (H, W) in [0, 255] before rounding."""
     return (y.astype(np.float64) - 16.0) * (255.0 / _BT601_STUDIO[0].sum())
+
+
+_CODES = np.arange(256, dtype=np.uint8)
+
+
+def grey_to_y8(grey: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """uint8 grey levels (any shape) → uint8 studio-swing Y, rounded: :func:`rgb_to_y` through a
+    256-entry table (no float copy of a large image)."""
+    return to_uint(rgb_to_y(_CODES[None]))[0][grey]
+
+
+def y8_to_grey(y: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """uint8 studio-swing Y (any shape) → uint8 grey levels, rounded and clamped: :func:`y_to_grey`
+    through a 256-entry table."""
+    return to_uint(y_to_grey(_CODES))[y]
 
 
 def ycbcr_to_rgb(ycbcr: NDArray[np.floating | np.uint8]) -> NDArray[np.float64]:
