@@ -12,7 +12,7 @@ are the HR; the LR is their MATLAB-bicubic downscale, taken as it is ("clean") a
 libx264 round trip at each CRF (vsr.io.recompress: veryfast, no B-frames, P-frames referencing
 earlier frames, as `vsr upscale --eval --eval-crf` does). Each shipped model and bicubic
 upscale the same LR; the score is Y-PSNR against the HR, reported as the gain over bicubic of
-that same LR. Writes OUT/compressed.csv and OUT/compressed.png (mean gain against CRF).
+that same LR. Writes OUT/compressed_xS.csv and OUT/compressed_xS.png (mean gain against CRF), S the scale.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def main() -> None:
                              "gain": round(float(score - base), 3)})
                 print(f"{clip:<30} {name.split('=')[0]:<16} {'clean' if c is None else 'CRF ' + str(c):>7}  "
                       f"gain {score - base:+.2f} dB", flush=True)
-    with open(args.out / "compressed.csv", "w", newline="") as fh:
+    with open(args.out / f"compressed_x{args.scale}.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
@@ -108,8 +108,8 @@ def main() -> None:
         print(f"{label:<16} " + " ".join(f"{m:>+8.2f}" for m in means))
         series.append(Series(label, list(args.crfs), means[1:], line=True))
     plot([(f"x{args.scale}: mean gain over bicubic of the same compressed LR", series)],
-         args.out / "compressed.png", xlabel="libx264 CRF of the LR", ylabel="gain (dB)")
-    print(f"wrote {args.out / 'compressed.csv'} and {args.out / 'compressed.png'}")
+         args.out / f"compressed_x{args.scale}.png", xlabel="libx264 CRF of the LR", ylabel="gain (dB)")
+    print(f"wrote {args.out / f'compressed_x{args.scale}.csv'} and {args.out / f'compressed_x{args.scale}.png'}")
 
 
 if __name__ == "__main__":
