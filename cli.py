@@ -624,14 +624,14 @@ def models(as_json: bool) -> None:
         click.echo(f"no shipped weights in {weights_dir()}")
         return
     click.echo(f"shipped weights ({weights_dir()}):")
-    click.echo(f"  {'file':<18} {'model':<8} {'scale':>5} {'params':>8} {'GMAC':>7} {'Set5':>7} {'Set14':>7} "
-               f"{'B100':>7} {'ms/frame':>9}  timed as (dtype, CPU)")
+    click.echo(f"  {'file':<22} {'model':<8} {'scale':>5} {'params':>8} {'GMAC':>7} {'Set5':>7} {'Set14':>7} "
+               f"{'B100':>7} {'ms/frame':>9}  {'runtime':<14} timed by, on")
     for r in rows:
         ms = f"{r.ms_640x360:.0f}" if r.ms_640x360 is not None else "-"
         click.echo(
-            f"  {r.file:<18} {r.model:<8} {'x' + str(r.scale):>5} {r.params:>8} {r.gmac_640x360:>7.1f} "
+            f"  {r.file:<22} {r.model:<8} {'x' + str(r.scale):>5} {r.params:>8} {r.gmac_640x360:>7.1f} "
             + " ".join(f"{r.psnr_y.get(s, float('nan')):>7.2f}" for s in ("Set5", "Set14", "B100"))
-            + f" {ms:>9}  {r.timed_as}"
+            + f" {ms:>9}  {r.runtime or '-':<14} {r.timed_as}"
         )
 
 

@@ -92,13 +92,15 @@ def main() -> None:
         w = csv.DictWriter(fh, fieldnames=["file", *keys, "auto", "fastest", "auto_over_fastest"])
         w.writeheader()
         w.writerows(rows)
+    cards = {e["file"]: e for e in json.loads((weights_dir() / "MANIFEST.json").read_text())["weights"]}
     lines = [f"ms per 640x360 luma frame (median of {args.rounds} alternating rounds), {_cpu()}, "
-             f"{torch.get_num_threads()} threads", "",
-             "| checkpoint | " + " | ".join(keys) + " | auto picks | auto / fastest |",
-             "|---" * (len(keys) + 3) + "|"]
+             f"{torch.get_num_threads()} threads; Set5 PSNR-Y (fp32, the model card's)", "",
+             "| checkpoint | Set5 | " + " | ".join(keys) + " | auto picks | auto / fastest |",
+             "|---" * (len(keys) + 4) + "|"]
     for r in rows:
-        lines.append(f"| {r['file']} | " + " | ".join(f"{r[k]:.1f}" for k in keys)
-                     + f" | {r['auto']} | {r['auto_over_fastest']:.2f} |")
+        set5 = cards.get(r["file"], {}).get("psnr_y", {}).get("Set5")
+        lines.append(f"| {r['file']} | {'-' if set5 is None else f'{set5:.3f}'} | "
+                     + " | ".join(f"{r[k]:.1f}" for k in keys) + f" | {r['auto']} | {r['auto_over_fastest']:.2f} |")
     write_text_atomic(args.out / "runtimes.md", "\n".join(lines) + "\n")
     print(f"wrote {args.out / 'runtimes.csv'} and {args.out / 'runtimes.md'}")
 
