@@ -14,6 +14,7 @@ extras: ``pip install 'vsr[onnx]'`` (ONNX Runtime) and ``'vsr[openvino]'``.
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import importlib
 import importlib.util
@@ -155,11 +156,17 @@ class _OrtRunner:
         return torch.from_numpy(out)
 
 
+@functools.cache
+def _openvino_core() -> Any:
+    """One OpenVINO Core per process: compiled models must not outlive the Core that made them
+    (a Core destroyed first crashes the interpreter at garbage collection), and a Core is costly."""
+    return importlib.import_module("openvino").Core()
+
+
 class _OpenVinoRunner:
     def __init__(self, graph: bytes | Path | Any, threads: int, precision: str) -> None:
         """``graph``: ONNX bytes, an OpenVINO IR file (``.xml``) or an ``openvino.Model``."""
-        ov = importlib.import_module("openvino")
-        core = ov.Core()
+        core = _openvino_core()
         config = {"INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32",
                   "INFERENCE_NUM_THREADS": str(threads), "PERFORMANCE_HINT": "LATENCY"}
         # OpenVINO picks bf16 by itself on CPUs that have it: the hint pins what was asked
@@ -213,8 +220,7 @@ def quantize_int8(model: nn.Module, patches: list[np.ndarray], *, keep_last_floa
     if importlib.util.find_spec("nncf") is None or not available("openvino"):
         raise RuntimeUnavailable("int8 quantization needs nncf and openvino; pip install 'vsr[int8]'")
     nncf = importlib.import_module("nncf")
-    ov = importlib.import_module("openvino")
-    graph = ov.Core().read_model(onnx_bytes(model))
+    graph = _openvino_core().read_model(onnx_bytes(model))
     ignored = None
     if keep_last_float:
         convs = [op.get_friendly_name() for op in graph.get_ordered_ops() if op.get_type_name() == "Convolution"]
