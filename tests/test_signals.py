@@ -27,7 +27,10 @@ def test_signal_mid_clip_leaves_nothing(long_clip: Path, tmp_path: Path, sig: in
         dst.write_bytes(b"the previous output")
     cmd = [sys.executable, str(ROOT / "cli.py"), "upscale", str(long_clip), str(dst), "--model", "bicubic",
            "--scale", "4", "--preset", "medium", "--quiet", *(["--overwrite"] if overwrite else [])]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    # A shell without job control starts background jobs with SIGINT ignored, and Python keeps an
+    # ignored SIGINT ignored: give the child the default disposition, as a terminal would.
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     part = dst.with_name(dst.name + ".part")
     deadline = time.time() + 300  # a loaded machine starts torch slowly
     while time.time() < deadline and proc.poll() is None and not part.exists():
