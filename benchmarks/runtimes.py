@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from vsr.engine import Engine, cpu_has_bf16  # noqa: E402
 from vsr.io.atomic import write_text_atomic  # noqa: E402
 from vsr.process import retain_freed_memory  # noqa: E402
-from vsr.runtime import RUNTIMES, available, pick_runtime  # noqa: E402
+from vsr.runtime import pick_runtime, runtime_pairs  # noqa: E402
 from vsr.weights import load_checkpoint, model_from_checkpoint, weights_dir  # noqa: E402
 
 
@@ -54,7 +54,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     y = _frame()
     precisions = ("fp32", "bf16") if cpu_has_bf16() else ("fp32",)
-    pairs = [(r, p) for r, (_, _, ps) in RUNTIMES.items() if available(r) for p in precisions if p in ps]
+    pairs = runtime_pairs(precisions)
     paths = [weights_dir() / f for f in args.only] if args.only else sorted(weights_dir().glob("*.pt"))
     rows = []
     for path in paths:

@@ -20,8 +20,7 @@ from vsr.engine import Engine, build_engine, cpu_has_bf16, upscale_frames
 from vsr.io.decode import iter_frames
 from vsr.io.encode import ClipWriter, output_pix_fmt, resolve_codec
 from vsr.io.probe import open_input, video_info
-from vsr.runtime import RUNTIMES, available
-from vsr.weights import load_model
+from vsr.runtime import runtime_pairs
 
 from .clip import upscale_path
 
@@ -79,18 +78,13 @@ def run_bench(src: Path, cfg: UpscaleConfig, *, frames: int = 48) -> BenchReport
     report.device = auto_info.device
     report.auto = f"{auto.runtime}/{auto_info.dtype.replace('float32', 'fp32').replace('bfloat16', 'bf16')}"
     if cfg.engine.model != "bicubic":
-        model, _ = load_model(cfg.engine.model, cfg.engine.model_scale, cfg.engine.weights)
         on_cpu = auto.device.type == "cpu"
-        for runtime, (_, _, precisions) in RUNTIMES.items():
-            if (runtime != "torch" and not on_cpu) or not available(runtime):
-                continue
-            for precision in precisions:
-                if precision == "bf16" and not (on_cpu and cpu_has_bf16()):
-                    continue
-                engine = Engine(model, device=auto.device, runtime=runtime,
-                                dtype=torch.float32 if precision == "fp32" else torch.bfloat16,
-                                batch_size=cfg.engine.batch_size, tile=cfg.engine.tile, passes=cfg.engine.passes)
-                report.engine_fps[f"{runtime}/{precision}"] = _engine_fps(engine, held, engine.batch_size)
+        precisions = ("fp32", "bf16") if on_cpu and cpu_has_bf16() else ("fp32",)
+        for runtime, precision in runtime_pairs(precisions, None if on_cpu else ("torch",)):
+            engine = Engine(auto.model, device=auto.device, runtime=runtime,  # the weights auto loaded
+                            dtype=torch.float32 if precision == "fp32" else torch.bfloat16,
+                            batch_size=cfg.engine.batch_size, tile=cfg.engine.tile, passes=cfg.engine.passes)
+            report.engine_fps[f"{runtime}/{precision}"] = _engine_fps(engine, held, engine.batch_size)
 
     outs = upscale_frames(auto, held)
     report.size_out = (outs[0].width, outs[0].height)

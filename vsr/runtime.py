@@ -53,6 +53,7 @@ __all__ = [
     "int8_verdict",
     "onnx_bytes",
     "pick_runtime",
+    "runtime_pairs",
     "quantize_int8",
     "require",
 ]
@@ -299,6 +300,13 @@ def _torch_fn(model: nn.Module, precision: str) -> Callable[[torch.Tensor], torc
     return run
 
 
+def runtime_pairs(precisions: tuple[str, ...], runtimes: tuple[str, ...] | None = None) -> list[tuple[str, str]]:
+    """Every installed (runtime, precision) pair among ``runtimes`` (default: all) that runs one of
+    ``precisions``, in table order."""
+    names = [n for n in (runtimes or tuple(RUNTIMES)) if available(n)]
+    return [(n, p) for n in names for p in precisions if p in RUNTIMES[n][2]]
+
+
 def pick_runtime(model: nn.Module, precisions: tuple[str, ...], *, runtimes: tuple[str, ...] | None = None,
                  probe_size: tuple[int, int] = (360, 640), reps: int = 3, use_cache: bool = True) -> Choice:
     """The fastest installed (runtime, precision) for ``model`` on this CPU.
@@ -307,8 +315,7 @@ def pick_runtime(model: nn.Module, precisions: tuple[str, ...], *, runtimes: tup
     a bf16 pair wins only when it beats the best fp32 pair by :data:`BF16_MARGIN`.
     ``model`` must already be on the CPU in its inference layout.
     """
-    names = [n for n in (runtimes or tuple(RUNTIMES)) if available(n)]
-    candidates = [(n, p) for n in names for p in precisions if p in RUNTIMES[n][2]]
+    candidates = runtime_pairs(precisions, runtimes)
     if not candidates:
         raise RuntimeUnavailable(f"no installed runtime runs {' or '.join(precisions)}")
     if len(candidates) == 1:
