@@ -25,7 +25,6 @@ from vsr.frames import YuvFrame, chroma_size, encodable_size, resize_plane
 from vsr.models.blocks import bicubic_upsample
 from vsr.runtime import (
     BF16_MARGIN,
-    RUNTIMES,
     Choice,
     RuntimeUnavailable,
     build_int8_runner,
@@ -33,6 +32,7 @@ from vsr.runtime import (
     int8_path,
     pick_runtime,
     require,
+    runtime_pairs,
 )
 
 __all__ = [
@@ -267,8 +267,9 @@ class Engine:
             "fp32" if dtype in ("fp32", "float32") else "bf16",)
         if runtime != "auto":
             require(runtime, precisions[0] if len(precisions) == 1 else "fp32", self.device)
-            if len([p for p in precisions if p in RUNTIMES[runtime][2]]) == 1:
-                return Choice(runtime, next(p for p in precisions if p in RUNTIMES[runtime][2]), reason="asked")
+            pairs = runtime_pairs(precisions, (runtime,))
+            if len(pairs) == 1:
+                return Choice(*pairs[0], reason="asked")
         return pick_runtime(self.model, precisions, runtimes=None if runtime == "auto" else (runtime,))
 
     @property
