@@ -20,7 +20,7 @@ from typing import Any
 import click
 
 from vsr import __version__
-from vsr.config import DEFAULT_MODEL, RUNTIMES, SOURCES
+from vsr.config import DEFAULT_MODEL, RUNTIMES, SAMPLERS, SOURCES
 
 # `pipelines` in the repository; `vsr_app.pipelines` beside `vsr_app.cli` when installed from
 # a wheel (which takes no generic top-level name). The pipelines import each other relatively.
@@ -294,10 +294,29 @@ def _parse_model_args(items: tuple[str, ...]) -> dict[str, Any]:
               help="Distil from this checkpoint (same scale): the loss adds the L1 distance to its output.")
 @click.option("--distill-weight", type=click.FloatRange(0, None), default=1.0, show_default=True,
               help="Weight of the teacher term in the loss.")
+@click.option("--data-weight", "data_weights", type=click.FloatRange(0, None), multiple=True,
+              help="Share of the draws for each --data folder, in order (default: by file count).")
+@click.option("--sampler", type=click.Choice(SAMPLERS), default="uniform", show_default=True,
+              help="gain: draw patches with low PSNR gain over bicubic more often (vsr/data/gain.py).")
+@click.option("--sampler-round", type=click.IntRange(1, None), default=25, show_default=True,
+              help="Iterations per round of the gain sampler (its probabilities change once a round).")
+@click.option("--gan", is_flag=True, help="Adversarial training (SRGAN): needs --init generator weights.")
+@click.option("--adv-weight", type=click.FloatRange(0, None), default=5e-3, show_default=True)
+@click.option("--pixel-weight", type=click.FloatRange(0, None), default=1e-2, show_default=True,
+              help="--gan: weight of the L1 pixel loss.")
+@click.option("--feature-weight", type=click.FloatRange(0, None), default=1.0, show_default=True,
+              help="--gan: weight of the feature loss (features of --feature-net).")
+@click.option("--feature-net", type=click.Path(exists=True, path_type=Path), default=None,
+              help="--gan: checkpoint (EDSR or SRResNet) whose head and first blocks give the feature loss.")
+@click.option("--d-lr", type=click.FloatRange(0, None), default=1e-4, show_default=True,
+              help="--gan: discriminator learning rate (same schedule as --lr).")
+@click.option("--d-features", type=click.IntRange(8, None), default=64, show_default=True,
+              help="--gan: discriminator width (the paper's 64).")
 @click.option("--resume", is_flag=True, help="Continue from OUT/last.pt exactly.")
 @click.option("--quiet", is_flag=True)
 @_fail_cleanly
-def train(quiet: bool, model_args: tuple[str, ...], data: tuple[Path, ...], scale: str, **opts: Any) -> None:
+def train(quiet: bool, model_args: tuple[str, ...], data: tuple[Path, ...], scale: str,
+          data_weights: tuple[float, ...], **opts: Any) -> None:
     """Train a model on image/frame folders; export OUT/best.pt in the weights format.
 
     \b
@@ -308,7 +327,8 @@ def train(quiet: bool, model_args: tuple[str, ...], data: tuple[Path, ...], scal
     run_training = _pipeline("train").run_training
     from vsr.config import TrainConfig
 
-    cfg = TrainConfig(data=tuple(data), scale=int(scale), model_kwargs=_parse_model_args(model_args), **opts)
+    cfg = TrainConfig(data=tuple(data), scale=int(scale), model_kwargs=_parse_model_args(model_args),
+                      data_weights=tuple(data_weights), **opts)
     import shlex
 
     from tqdm import tqdm
@@ -548,6 +568,41 @@ def batch(src_dir: Path, dst_dir: Path, globs: tuple[str, ...], ext: str | None,
     click.echo(format_summary(report), err=True)
     if report.failed:
         sys.exit(1)
+
+
+@main.command(name="rank-datasets")
+@click.argument("sets", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--eval", "eval_sets", multiple=True, required=True,
+              type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Evaluation set folder (repeatable), e.g. Set5, Set14, B100.")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder for the runs and the table.")
+@click.option("--model", default="fast", show_default=True, help="The small model every run trains.")
+@click.option("--scale", type=click.Choice(["2", "3", "4"]), default="2", show_default=True)
+@click.option("--iterations", type=click.IntRange(1, None), default=1000, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1, None), default=16, show_default=True)
+@click.option("--patch-size", type=click.IntRange(8, None), default=64, show_default=True)
+@click.option("--patches-per-image", type=click.IntRange(1, None), default=8, show_default=True)
+@click.option("--lr", type=float, default=1e-3, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--threads", type=click.IntRange(1, None), default=None)
+@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True)
+@click.option("--mixes", default=",".join(("uniform", "ranked", "pooled")), show_default=True,
+              help="Mixes of all the sets to train after the ranking (comma-separated; empty: none).")
+@click.option("--quiet", is_flag=True)
+@_fail_cleanly
+def rank_datasets(sets: tuple[Path, ...], eval_sets: tuple[Path, ...], scale: str, mixes: str, quiet: bool,
+                  **opts: Any) -> None:
+    """Train the same small model on each training SET alone, rank the sets by gain, then train mixes.
+
+    \b
+    Examples:
+      vsr rank-datasets ../shared/data/T91 ../shared/data/BSDS200 --eval ../shared/data/Set5 --out runs/rank
+    """
+    ranking = _pipeline("ranking")
+    cfg = ranking.RankConfig(sets=sets, eval_sets=eval_sets, scale=int(scale),
+                             mixes=tuple(m for m in mixes.split(",") if m), **opts)
+    rows = ranking.rank_datasets(cfg, progress=None if quiet else lambda msg: click.echo(msg, err=True))
+    click.echo(ranking.to_markdown(rows, cfg), nl=False)
 
 
 @main.command()

@@ -39,6 +39,7 @@ class SetResult:
     psnr_bicubic: float
     ssim_bicubic: float
     psnr_bicubic_matlab: float
+    detail: float  # high-frequency energy of the output over HR's (vsr.metrics.detail_ratio)
     per_image: list[dict]
 
 
@@ -80,11 +81,11 @@ def format_table(results: list[SetResult], info: EngineInfo) -> str:
     label = f"{info.model} x{info.total_scale}"
     if info.ensemble > 1:  # the "+" of EDSR+: self-ensemble
         label += f" +{info.ensemble}"
-    lines = [f"{'set':<10} {'images':>6} {label:>14} {'SSIM':>7} {'bicubic':>8} {'SSIM':>7} {'bic(MATLAB)':>11}"]
+    lines = [f"{'set':<10} {'images':>6} {label:>14} {'SSIM':>7} {'bicubic':>8} {'SSIM':>7} {'bic(MATLAB)':>11} {'detail':>6}"]
     for r in results:
         lines.append(
             f"{r.name:<10} {r.images:>6} {r.psnr:>14.3f} {r.ssim:>7.4f} {r.psnr_bicubic:>8.3f} "
-            f"{r.ssim_bicubic:>7.4f} {r.psnr_bicubic_matlab:>11.3f}"
+            f"{r.ssim_bicubic:>7.4f} {r.psnr_bicubic_matlab:>11.3f} {r.detail:>6.3f}"
         )
     return "\n".join(lines)
 
@@ -97,12 +98,12 @@ def write_results(results: list[SetResult], info: EngineInfo, out: Path) -> tupl
     part = csv_path.with_name(csv_path.name + ".part")
     with open(part, "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["set", "image", "psnr", "ssim", "psnr_bicubic", "ssim_bicubic", "psnr_bicubic_matlab"])
+        w.writerow(["set", "image", "psnr", "ssim", "psnr_bicubic", "ssim_bicubic", "psnr_bicubic_matlab", "detail"])
         for r in results:
             for row in r.per_image:
                 w.writerow([r.name, row["name"]] + [
                     "" if math.isnan(row[k]) else f"{row[k]:.4f}"
-                    for k in ("psnr", "ssim", "psnr_bicubic", "ssim_bicubic", "psnr_bicubic_matlab")])
+                    for k in ("psnr", "ssim", "psnr_bicubic", "ssim_bicubic", "psnr_bicubic_matlab", "detail")])
     os.replace(part, csv_path)
     payload = {"engine": asdict(info), "sets": [{k: v for k, v in asdict(r).items() if k != "per_image"} for r in results]}
     write_text_atomic(json_path, json.dumps(payload, indent=2, default=str) + "\n")

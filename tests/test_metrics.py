@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from vsr.metrics import psnr, ssim
+from vsr.metrics import detail_ratio, psnr, ssim
 
 
 def test_identical_is_inf_and_one():
@@ -66,3 +66,15 @@ def test_lr_consistency_window_equals_the_whole_frame_computation():
         assert abs(lr_consistency(lr, sr, scale, degradation, 8) - want) < 1e-9
     tiny = np.full((1, 1), 100, np.uint8)
     assert math.isnan(lr_consistency(tiny, np.full((2, 2), 100, np.uint8), 3, "bicubic", 8))
+
+
+def test_detail_ratio_falls_with_blur_and_rises_with_sharpening():
+    rng = np.random.default_rng(1)
+    ref = cv2.GaussianBlur(rng.integers(0, 256, (64, 80)).astype(np.uint8), (0, 0), 1.0)
+    assert detail_ratio(ref, ref) == pytest.approx(1.0)
+    blurred = cv2.GaussianBlur(ref, (0, 0), 1.2)
+    sharpened = np.clip(ref * 2.0 - cv2.GaussianBlur(ref, (0, 0), 1.0), 0, 255).astype(np.uint8)
+    assert detail_ratio(blurred, ref) < 0.5 < 1.5 < detail_ratio(sharpened, ref)
+    assert math.isnan(detail_ratio(ref, np.full_like(ref, 7)))  # a flat reference has no detail to compare with
+    with pytest.raises(ValueError, match="shape mismatch"):
+        detail_ratio(ref, ref[:-1])

@@ -33,8 +33,21 @@ class _Killed(Exception):
     pass
 
 
-def test_resume_reaches_the_same_weights(frames_dir: Path, tmp_path: Path):
-    cfg = _cfg(frames_dir, tmp_path / "a", ema=0.9)
+def _gan_kw(tmp_path: Path) -> dict:
+    """A tiny SRResNet generator checkpoint (also the feature net) for --gan runs."""
+    kwargs = {"num_features": 8, "num_blocks": 2}
+    gen = tmp_path / "gen.pt"
+    torch.manual_seed(0)
+    save_checkpoint(gen, model="srresnet", model_kwargs=kwargs, scale=2,
+                    state_dict=create_model("srresnet", scale=2, **kwargs).state_dict())
+    return dict(model="srgan", model_kwargs=kwargs, gan=True, init=gen, feature_net=gen, d_features=8)
+
+
+@pytest.mark.parametrize("variant", ["plain", "gain-sampler", "gan"])
+def test_resume_reaches_the_same_weights(frames_dir: Path, tmp_path: Path, variant: str):
+    extra = {"plain": {}, "gain-sampler": {"sampler": "gain", "sampler_round": 2},  # checkpoint at 3: mid-round
+             "gan": _gan_kw(tmp_path)}[variant]
+    cfg = _cfg(frames_dir, tmp_path / "a", ema=0.9, **extra)
     fit(cfg)
 
     def crash_at_4(it: int, loss: float, seconds: float) -> None:
@@ -55,6 +68,12 @@ def test_resume_reaches_the_same_weights(frames_dir: Path, tmp_path: Path):
     sb = torch.load(tmp_path / "b" / "last.pt", weights_only=True)
     assert all(torch.equal(sa["model"][k], sb["model"][k]) for k in sa["model"])
     assert sa["optimizer"]["state"][0]["step"] == sb["optimizer"]["state"][0]["step"]
+    if variant == "gain-sampler":  # the probabilities moved, and identically
+        assert not torch.allclose(sa["sampler"]["probs"], torch.full_like(sa["sampler"]["probs"], 1 / 64))
+        assert torch.equal(sa["sampler"]["probs"], sb["sampler"]["probs"])
+    if variant == "gan":  # the discriminator state is in the checkpoint and resumed exactly
+        da, db = sa["discriminator"]["model"], sb["discriminator"]["model"]
+        assert da and all(torch.equal(da[k], db[k]) for k in da)
 
 
 @pytest.mark.parametrize("native", [True, False])

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEFAULT_MODEL", "RUNTIMES", "SOURCES", "EncodeConfig", "EngineConfig", "TrainConfig", "UpscaleConfig"]
+__all__ = ["DEFAULT_MODEL", "RUNTIMES", "SAMPLERS", "SOURCES", "EncodeConfig", "EngineConfig", "TrainConfig", "UpscaleConfig"]
 
 # The model `vsr upscale` and `vsr demo` run when none is named. Its shipped
 # weights must exist at every scale: a missing default is an error, never a fallback.
@@ -17,6 +17,8 @@ RUNTIMES = ("torch", "onnxruntime", "openvino")
 # Which weights of a model to run: trained on clean LR, or on compressed (H.264) LR; "auto"
 # decides per input from the stream (vsr.io.probe.stream_source).
 SOURCES = ("auto", "clean", "compressed")
+# How training draws its patches: uniformly, or by PSNR gain over bicubic (vsr.data.gain).
+SAMPLERS = ("uniform", "gain")
 
 
 @dataclass(frozen=True)
@@ -132,10 +134,36 @@ class TrainConfig:
     threads: int | None = None
     teacher: Path | None = None
     distill_weight: float = 1.0
+    data_weights: tuple[float, ...] = ()  # one per data folder: the share of draws it gets (empty: by file count)
+    sampler: str = "uniform"
+    sampler_round: int = 25
+    gan: bool = False
+    adv_weight: float = 5e-3
+    pixel_weight: float = 1e-2
+    feature_weight: float = 1.0
+    feature_net: Path | None = None
+    d_lr: float = 1e-4
+    d_features: int = 64
 
     def __post_init__(self) -> None:
         if self.distill_weight < 0:
             raise ValueError("distill weight must be >= 0")
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"unknown sampler {self.sampler!r}; known: {', '.join(SAMPLERS)}")
+        if self.sampler_round < 1:
+            raise ValueError("sampler round must be >= 1 iteration")
+        if self.data_weights:
+            if len(self.data_weights) != len(self.data):
+                raise ValueError(f"{len(self.data_weights)} data weights for {len(self.data)} data folders")
+            if any(w < 0 for w in self.data_weights) or not sum(self.data_weights) > 0:
+                raise ValueError("data weights must be >= 0 and not all 0")
+        if self.gan:
+            if self.init is None:
+                raise ValueError("--gan needs generator weights: pass --init with a trained SRResNet checkpoint")
+            if self.feature_weight > 0 and self.feature_net is None:
+                raise ValueError("--gan with a feature loss needs --feature-net (a shipped checkpoint)")
+            if min(self.adv_weight, self.pixel_weight, self.feature_weight, self.d_lr) < 0 or self.d_features < 8:
+                raise ValueError("GAN weights and --d-lr must be >= 0 and --d-features >= 8")
         if self.scale not in (2, 3, 4):
             raise ValueError(f"unsupported scale {self.scale}; supported: 2, 3, 4")
         if self.patch_size % self.scale:

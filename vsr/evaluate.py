@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 
 from vsr.degrade import degrade
 from vsr.io.images import list_images, load_y
-from vsr.metrics import psnr, ssim
+from vsr.metrics import detail_ratio, psnr, ssim
 
 __all__ = ["ImageScore", "evaluate_images", "summarize"]
 
@@ -33,6 +33,7 @@ class ImageScore:
     ssim: float
     psnr_bicubic: float
     ssim_bicubic: float
+    detail: float = math.nan  # vsr.metrics.detail_ratio of the output against HR
 
 
 def evaluate_images(
@@ -61,6 +62,7 @@ def evaluate_images(
                 ssim=ssim(sr, hr, crop_border=scale) if with_ssim else nan,
                 psnr_bicubic=psnr(base, hr, crop_border=scale) if base is not None else nan,
                 ssim_bicubic=ssim(base, hr, crop_border=scale) if base is not None and with_ssim else nan,
+                detail=detail_ratio(sr, hr, crop_border=scale),
             )
         )
     return scores
@@ -70,5 +72,5 @@ def summarize(scores: Sequence[ImageScore]) -> dict[str, float]:
     """Means over images of every metric."""
     return {
         key: float(np.mean([getattr(s, key) for s in scores]))
-        for key in ("psnr", "ssim", "psnr_bicubic", "ssim_bicubic")
+        for key in ("psnr", "ssim", "psnr_bicubic", "ssim_bicubic", "detail")
     }

@@ -70,6 +70,7 @@ class FrameFolderDataset(torch.utils.data.Dataset):
         if patch_size % scale:
             raise ValueError(f"patch_size {patch_size} is not a multiple of scale {scale}")
         self.chain = parse_chain(degradation)
+        self.roots = [Path(r) for r in roots]
         self.files = [str(p) for p in list_images(roots)]
         if not self.files:
             raise ValueError(f"no images found under {', '.join(map(str, roots))}")
@@ -86,6 +87,20 @@ class FrameFolderDataset(torch.utils.data.Dataset):
 
     def __len__(self) -> int:
         return len(self.files)
+
+    def file_weights(self, folder_weights: Sequence[float]) -> NDArray[np.float64]:
+        """Per-file draw probabilities giving data folder ``k`` the share ``folder_weights[k]`` of all draws."""
+        if len(folder_weights) != len(self.roots):
+            raise ValueError(f"{len(folder_weights)} weights for {len(self.roots)} data folders")
+        owner = np.full(len(self.files), -1)
+        for k, root in enumerate(self.roots):
+            prefix = str(Path(root)).rstrip("/") + "/"
+            for i, f in enumerate(self.files):
+                if owner[i] < 0 and (f == str(Path(root)) or f.startswith(prefix)):
+                    owner[i] = k
+        counts = np.bincount(owner[owner >= 0], minlength=len(self.roots))
+        w = np.array([folder_weights[k] / counts[k] if k >= 0 and counts[k] else 0.0 for k in owner])
+        return w / w.sum()
 
     def _patch(self, y: NDArray[np.uint8], rng: np.random.Generator) -> tuple[NDArray, NDArray]:
         s, p = self.scale, self.patch_size
@@ -170,11 +185,17 @@ class IterationBatchSampler(torch.utils.data.Sampler):
 
     def __init__(
         self, num_files: int, items_per_batch: int, *, seed: int, start_iteration: int = 0,
-        rank: int = 0, world_size: int = 1,
+        rank: int = 0, world_size: int = 1, file_weights: NDArray[np.float64] | None = None,
     ) -> None:
         self.shard = np.arange(rank, num_files, world_size)
         if len(self.shard) == 0:
             raise ValueError(f"rank {rank} has no files (only {num_files} files for {world_size} ranks)")
+        self.p = None
+        if file_weights is not None:
+            w = np.asarray(file_weights, np.float64)[self.shard]
+            if len(file_weights) != num_files or not w.sum() > 0:
+                raise ValueError("file weights: one per file, not all zero")
+            self.p = w / w.sum()
         self.items_per_batch = items_per_batch
         self.seed = seed
         self.start_iteration = start_iteration
@@ -184,7 +205,7 @@ class IterationBatchSampler(torch.utils.data.Sampler):
         it = self.start_iteration
         while True:
             rng = np.random.default_rng([self.seed, it, self.rank])
-            files = rng.choice(self.shard, size=self.items_per_batch)
+            files = rng.choice(self.shard, size=self.items_per_batch, p=self.p)
             seeds = rng.integers(0, 2**62, size=self.items_per_batch)
             yield [(int(f), int(s)) for f, s in zip(files, seeds)]
             it += 1

@@ -20,16 +20,21 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
 
 from vsr.config import TrainConfig
 from vsr.data import FrameFolderDataset, IterationBatchSampler
+from vsr.data.gain import GainSampler
 from vsr.engine import Engine, cpu_has_bf16, pick_device
 from vsr.evaluate import evaluate_images, summarize
 from vsr.io.atomic import atomic_output
 from vsr.models import create_model
+from vsr.models.blocks import bicubic_upsample
+from vsr.models.discriminator import Discriminator
+from vsr.train.gan import FeatureLoss, d_loss, g_adv_loss
 from vsr.weights import WeightsError, load_checkpoint, model_from_checkpoint, save_checkpoint
 
 __all__ = ["STATE_FORMAT", "TrainResult", "fit", "lr_at"]
@@ -144,11 +149,14 @@ def _dist_info() -> tuple[int, int]:
 
 
 def _save_state(path: Path, *, it: int, model: nn.Module, opt: torch.optim.Optimizer,
-                ema: nn.Module | None, best: tuple[float, int], data_wait: float, seconds: float) -> None:
+                ema: nn.Module | None, best: tuple[float, int], data_wait: float, seconds: float,
+                sampler: GainSampler | None, gan: _Gan | None) -> None:
     with atomic_output(path) as part:
         torch.save(
             {
                 "format": STATE_FORMAT,
+                "sampler": _tensors(sampler.state_dict()) if sampler is not None else None,
+                "discriminator": gan.state_dict() if gan is not None else None,
                 "iteration": it,
                 "model": model.state_dict(),
                 "optimizer": opt.state_dict(),
@@ -160,6 +168,64 @@ def _save_state(path: Path, *, it: int, model: nn.Module, opt: torch.optim.Optim
             },
             part,
         )
+
+
+def _tensors(state: dict) -> dict:
+    """numpy arrays as tensors: ``torch.load(weights_only=True)`` reads back tensors, not arrays."""
+    return {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in state.items()}
+
+
+class _Gan:
+    """The adversarial half of ``--gan``: discriminator, its optimizer, the feature loss (see vsr.train.gan)."""
+
+    def __init__(self, cfg: TrainConfig, device: torch.device) -> None:
+        self.cfg = cfg
+        self.d = Discriminator(1, cfg.d_features).to(device).train()
+        self.opt = torch.optim.Adam(self.d.parameters(), lr=cfg.d_lr, betas=(0.9, 0.999))
+        self.features = None
+        if cfg.feature_weight > 0 and cfg.feature_net is not None:
+            self.features = FeatureLoss(model_from_checkpoint(load_checkpoint(cfg.feature_net))).to(device)
+        log.info("GAN: discriminator %d features, adversarial weight %g, pixel %g, feature %g (%s)",
+                 cfg.d_features, cfg.adv_weight, cfg.pixel_weight, cfg.feature_weight, cfg.feature_net)
+
+    def generator_loss(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+        cfg = self.cfg
+        loss = cfg.pixel_weight * nn.functional.l1_loss(sr, hr)
+        if self.features is not None:
+            loss = loss + cfg.feature_weight * self.features(sr, hr)
+        for p in self.d.parameters():  # D is a fixed critic during the generator's step
+            p.requires_grad_(False)
+        loss = loss + cfg.adv_weight * g_adv_loss(self.d(sr))
+        for p in self.d.parameters():
+            p.requires_grad_(True)
+        return loss
+
+    def step(self, sr: torch.Tensor, hr: torch.Tensor, lr_scale: float) -> float:
+        """One discriminator update on ``hr`` (real) and ``sr`` (fake, detached); returns its loss."""
+        for group in self.opt.param_groups:
+            group["lr"] = self.cfg.d_lr * lr_scale
+        loss = d_loss(self.d(hr), self.d(sr.detach()))
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        return float(loss.detach())
+
+    def state_dict(self) -> dict:
+        return {"model": self.d.state_dict(), "optimizer": self.opt.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.d.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+
+
+def _item_gains(sr: torch.Tensor, hr: torch.Tensor, lr: torch.Tensor, items: int, scale: int) -> np.ndarray:
+    """PSNR gain over bicubic (dB) of each dataset item of a batch (its patches pooled), from the forward pass."""
+    with torch.no_grad():
+        base = bicubic_upsample(lr, scale).clamp(0, 1)
+        mse_sr = (sr.detach().float().clamp(0, 1) - hr).pow(2).reshape(items, -1).mean(1)
+        mse_bic = (base - hr).pow(2).reshape(items, -1).mean(1)
+        gains = 10 * torch.log10(mse_bic.clamp_min(1e-12) / mse_sr.clamp_min(1e-12))
+    return gains.cpu().numpy().astype(np.float64)
 
 
 def _config_meta(cfg: TrainConfig) -> dict:
@@ -197,8 +263,10 @@ def fit(cfg: TrainConfig, progress: ProgressFn | None = None) -> TrainResult:
     ema = copy.deepcopy(model).eval() if cfg.ema > 0 else None
     teacher = _load_teacher(cfg, device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
+    gan = _Gan(cfg, device) if cfg.gan else None
 
     start_it, best, data_wait, seconds_before = 0, (-math.inf, 0), 0.0, 0.0
+    state: dict = {}
     state_path = out / "last.pt"
     if cfg.resume:
         if not state_path.is_file():
@@ -213,6 +281,10 @@ def fit(cfg: TrainConfig, progress: ProgressFn | None = None) -> TrainResult:
         start_it = int(state["iteration"])
         best = (float(state["best_psnr"]), int(state["best_iteration"]))
         data_wait, seconds_before = float(state["data_wait"]), float(state["seconds"])
+        if gan is not None:
+            if state.get("discriminator") is None:
+                raise ValueError(f"--resume --gan: {state_path} holds no discriminator state")
+            gan.load_state_dict(state["discriminator"])
         log.info("resumed at iteration %d", start_it)
 
     train_model: nn.Module = model
@@ -224,10 +296,28 @@ def fit(cfg: TrainConfig, progress: ProgressFn | None = None) -> TrainResult:
         patches_per_image=cfg.patches_per_image, scale_aug=cfg.scale_aug,
     )
     per_rank_batch = max(1, cfg.batch_size // world)
-    sampler = IterationBatchSampler(
-        len(dataset), max(1, per_rank_batch // cfg.patches_per_image), seed=cfg.seed,
-        start_iteration=start_it, rank=rank, world_size=world,
-    )
+    items_per_batch = max(1, per_rank_batch // cfg.patches_per_image)
+    gain_sampler: GainSampler | None = None
+    sampler: torch.utils.data.Sampler
+    if cfg.sampler == "gain":
+        if world > 1:
+            raise ValueError("--sampler gain runs in one process (its probabilities are not shared across ranks)")
+        depth = 4 * cfg.workers if cfg.workers > 0 else 0  # batches the loader asks for ahead of the step
+        if cfg.sampler_round <= depth:
+            raise ValueError(f"--sampler-round {cfg.sampler_round} must exceed the loader's prefetch ({depth} batches)")
+        gain_sampler = GainSampler(len(dataset), items_per_batch, seed=cfg.seed,
+                                   round_iterations=cfg.sampler_round, start_iteration=start_it)
+        if cfg.resume and state.get("sampler") is not None:
+            gain_sampler.load_state_dict(state["sampler"])
+        elif cfg.resume and start_it:
+            raise ValueError(f"--resume --sampler gain: {state_path} holds no sampler state")
+        sampler = gain_sampler
+    else:
+        weights = dataset.file_weights(cfg.data_weights) if cfg.data_weights else None
+        sampler = IterationBatchSampler(
+            len(dataset), items_per_batch, seed=cfg.seed,
+            start_iteration=start_it, rank=rank, world_size=world, file_weights=weights,
+        )
     loader = torch.utils.data.DataLoader(
         dataset, batch_sampler=sampler, num_workers=cfg.workers,
         persistent_workers=cfg.workers > 0, prefetch_factor=4 if cfg.workers > 0 else None,
@@ -286,12 +376,21 @@ def fit(cfg: TrainConfig, progress: ProgressFn | None = None) -> TrainResult:
             if teacher is not None:
                 with torch.no_grad():
                     target_t = teacher(lr_batch).float()
-        loss = loss_fn(sr_batch.float(), hr_batch)
+        if gan is not None:
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+                loss = gan.generator_loss(sr_batch.float(), hr_batch)
+        else:
+            loss = loss_fn(sr_batch.float(), hr_batch)
         if teacher is not None:
             loss = loss + cfg.distill_weight * nn.functional.l1_loss(sr_batch.float(), target_t)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if gan is not None:
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+                gan.step(sr_batch.float(), hr_batch, lr_at(cfg, it) / cfg.lr)
+        if gain_sampler is not None:
+            gain_sampler.report(it, _item_gains(sr_batch, hr_batch, lr_batch, items_per_batch, cfg.scale))
         if ema is not None:
             with torch.no_grad():
                 for pe, pm in zip(ema.parameters(), model.parameters()):
@@ -308,7 +407,7 @@ def fit(cfg: TrainConfig, progress: ProgressFn | None = None) -> TrainResult:
             validate(it, elapsed)
         if rank == 0 and (it % cfg.ckpt_every == 0 or it == cfg.iterations):
             _save_state(state_path, it=it, model=model, opt=opt, ema=ema, best=best,
-                        data_wait=data_wait, seconds=elapsed)
+                        data_wait=data_wait, seconds=elapsed, sampler=gain_sampler, gan=gan)
     elapsed = time.perf_counter() - t_start
     if rank == 0:
         net = ema if ema is not None else model
