@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from conftest import gradient_rgb
 
 from cli import main
 from pipelines.ranking import RankConfig, rank_datasets, rank_weights
@@ -16,9 +17,6 @@ from vsr.data import FrameFolderDataset, IterationBatchSampler
 from vsr.models import create_model
 from vsr.models.discriminator import Discriminator
 from vsr.train.gan import FeatureLoss, d_loss, g_adv_loss
-from vsr.weights import save_checkpoint
-
-from conftest import gradient_rgb
 
 
 def _folder(root: Path, name: str, n: int, seed: int) -> Path:
