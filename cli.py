@@ -20,7 +20,7 @@ from typing import Any
 import click
 
 from vsr import __version__
-from vsr.config import DEFAULT_MODEL, RUNTIMES, SAMPLERS, SOURCES
+from vsr.config import DEFAULT_MODEL, MODELS, RUNTIMES, SAMPLERS, SOURCES
 
 # `pipelines` in the repository; `vsr_app.pipelines` beside `vsr_app.cli` when installed from
 # a wheel (which takes no generic top-level name). The pipelines import each other relatively.
@@ -122,7 +122,7 @@ def upscale_options(fn: Callable) -> Callable:
     options = [
         click.option("--scale", type=click.Choice(SCALES), default="2", show_default=True,
                      help="Total upscaling factor: 2, 3, 4 in one pass; 8 = 2 x 3 passes, 9 = 3 x 2, 16 = 4 x 2 or 2 x 4."),
-        click.option("--model", default=DEFAULT_MODEL, show_default=True,
+        click.option("--model", type=click.Choice(MODELS), default=DEFAULT_MODEL, show_default=True,
                      help="Model name (see 'vsr models'); 'bicubic' needs no weights."),
         click.option("--weights", type=click.Path(path_type=Path), default=None,
                      help="Checkpoint file (default: the shipped weights for model and scale)."),
@@ -257,7 +257,7 @@ def _parse_model_args(items: tuple[str, ...]) -> dict[str, Any]:
 
 
 @main.command()
-@click.option("--model", required=True, help="Registered model name (see 'vsr models').")
+@click.option("--model", type=click.Choice(MODELS), required=True, help="Model to train (see 'vsr models').")
 @click.option("--scale", type=click.Choice(["2", "3", "4"]), required=True)
 @click.option("--data", type=click.Path(exists=True, path_type=Path), multiple=True, required=True,
               help="Folder of training images or extracted frames (repeatable; recursive).")
@@ -357,7 +357,7 @@ def train(quiet: bool, model_args: tuple[str, ...], data: tuple[Path, ...], scal
 
 @main.command(name="eval")
 @click.argument("folders", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--model", default=DEFAULT_MODEL, show_default=True)
+@click.option("--model", type=click.Choice(MODELS), default=DEFAULT_MODEL, show_default=True)
 @click.option("--scale", type=click.Choice(SCALES), default="2", show_default=True)
 @click.option("--weights", type=click.Path(path_type=Path), default=None)
 @click.option("--passes", type=click.IntRange(1, 4), default=1, show_default=True)
@@ -576,7 +576,8 @@ def batch(src_dir: Path, dst_dir: Path, globs: tuple[str, ...], ext: str | None,
               type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Evaluation set folder (repeatable), e.g. Set5, Set14, B100.")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder for the runs and the table.")
-@click.option("--model", default="fast", show_default=True, help="The small model every run trains.")
+@click.option("--model", type=click.Choice(MODELS), default="fast", show_default=True,
+              help="The small model every run trains.")
 @click.option("--scale", type=click.Choice(["2", "3", "4"]), default="2", show_default=True)
 @click.option("--iterations", type=click.IntRange(1, None), default=1000, show_default=True)
 @click.option("--batch-size", type=click.IntRange(1, None), default=16, show_default=True)

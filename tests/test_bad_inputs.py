@@ -109,7 +109,7 @@ CASES = [
     ("unsupported scale", "clip", "out.mp4", ["--scale", "5"], "5"),
     ("scale 8 in one pass", "clip", "out.mp4", ["--scale", "8"], "unsupported scale"),
     ("unknown device", "clip", "out.mp4", ["--device", "banana"], "unknown device"),
-    ("unknown model", "clip", "out.mp4", ["--model", "nosuchmodel"], "unknown model"),
+    ("unknown model", "clip", "out.mp4", ["--model", "nosuchmodel"], "'nosuchmodel' is not one of"),
     ("cuda without a GPU", "clip", "out.mp4", ["--device", "cuda:7"], "cuda"),
     ("corrupt weights", "clip", "out.mp4", ["--weights", "{w_garbage}"], "cannot read weights"),
     ("NaN weights", "clip", "out.mp4", ["--weights", "{w_nan}"], "non-finite"),

@@ -38,6 +38,15 @@ def test_residual_models_start_as_bicubic():
         create_model("edsr", scale=2, tail="deconv")
 
 
+def test_the_cli_model_list_is_the_registry():
+    from vsr.config import MODELS
+    from vsr.models import register_model
+
+    assert sorted(MODELS) == list_models()
+    with pytest.raises(ValueError, match="not declared"):
+        register_model(lambda scale: None)
+
+
 def test_unknown_model_and_scale():
     with pytest.raises(KeyError, match="unknown model"):
         create_model("nope", scale=2)

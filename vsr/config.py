@@ -6,12 +6,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEFAULT_MODEL", "RUNTIMES", "SAMPLERS", "SOURCES", "EncodeConfig", "EngineConfig", "TrainConfig", "UpscaleConfig"]
+__all__ = ["DEFAULT_MODEL", "MODELS", "RUNTIMES", "SAMPLERS", "SOURCES", "EncodeConfig", "EngineConfig", "TrainConfig", "UpscaleConfig"]
 
 # The model `vsr upscale` and `vsr demo` run when none is named. Its shipped
 # weights must exist at every scale: a missing default is an error, never a fallback.
 # With --source auto its compressed-source weights run on lossy video where they ship.
 DEFAULT_MODEL = "fast"
+# Every model name the registry (vsr.models) holds; it refuses to register any other, and the CLI's
+# --model choices come from here without importing torch. Details: `vsr models`.
+MODELS = ("balanced", "bicubic", "ecb", "edsr", "espcn", "fast", "medium", "srcnn", "srgan", "srresnet")
 # Inference runtimes (details in vsr.runtime); "auto" measures and picks among the installed ones.
 RUNTIMES = ("torch", "onnxruntime", "openvino")
 # Which weights of a model to run: trained on clean LR, or on compressed (H.264) LR; "auto"

@@ -7,6 +7,8 @@ from typing import Any, TypeVar
 
 from torch import nn
 
+from vsr.config import MODELS
+
 __all__ = ["create_model", "list_models", "register_model"]
 
 _MODELS: dict[str, Callable[..., nn.Module]] = {}
@@ -16,6 +18,8 @@ F = TypeVar("F", bound=Callable[..., nn.Module])
 def register_model(fn: F) -> F:
     """Register a builder under its function name; duplicates are an error."""
     name = fn.__name__
+    if name not in MODELS:  # the torch-free list the CLI offers must name every model
+        raise ValueError(f"model {name!r} is not declared in vsr.config.MODELS")
     if name in _MODELS:
         raise ValueError(f"model {name!r} is already registered")
     _MODELS[name] = fn
