@@ -340,3 +340,29 @@ def test_readme_python_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.chdir(tmp_path)
     exec(compile(code, "README.md", "exec"), {})
     assert (tmp_path / "out.mp4").is_file() and (tmp_path / "out.mp4.summary.json").is_file()
+    with av.open(str(tmp_path / "out_x4.mp4")) as c:
+        assert (c.streams.video[0].width, c.streams.video[0].height) == (256, 192)
+
+
+def test_api_builds_once_and_refuses_bad_options(tmp_path: Path):
+    import numpy as np
+
+    import vsr
+    from vsr import Upscaler
+    from vsr.io.probe import MediaError
+
+    write_clip(tmp_path / "a.mp4", frames=3, size=(64, 48))
+    up = Upscaler(model="bicubic", scale=2, source="clean")
+    first = up.file(tmp_path / "a.mp4", tmp_path / "b.mp4")
+    second = up.file(tmp_path / "a.mp4", tmp_path / "b.mp4", overwrite=True, crf=30)
+    assert first.frames == second.frames == 3 and len(up._engines) == 1  # one engine served both
+    with pytest.raises(MediaError, match="output exists"):
+        up.file(tmp_path / "a.mp4", tmp_path / "b.mp4")  # the per-file overwrite did not stick
+    with pytest.raises(TypeError, match="unknown option 'crfs'"):
+        Upscaler(crfs=3)
+    with pytest.raises(TypeError, match="build another Upscaler"):
+        up.file(tmp_path / "a.mp4", tmp_path / "c.mp4", scale=4)
+    with pytest.raises(ValueError, match="uint8"):
+        up.image(np.zeros((4, 4, 3), np.float32))
+    with pytest.raises(AttributeError):
+        vsr.NoSuchThing  # noqa: B018
