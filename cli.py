@@ -121,7 +121,8 @@ def upscale_options(fn: Callable) -> Callable:
     """The per-clip options shared by ``upscale`` and ``batch`` (one list)."""
     options = [
         click.option("--scale", type=click.Choice(SCALES), default="2", show_default=True,
-                     help="Total upscaling factor: 2, 3, 4 in one pass; 8 = 2 x 3 passes, 9 = 3 x 2, 16 = 4 x 2 or 2 x 4."),
+                     help="Total upscaling factor: 2, 3, 4 in one pass; 8 = 2 x 3 passes, 9 = 3 x 2, "
+                          "16 = 4 x 2 or 2 x 4."),
         click.option("--model", type=click.Choice(MODELS), default=DEFAULT_MODEL, show_default=True,
                      help="Model name (see 'vsr models'); 'bicubic' needs no weights."),
         click.option("--weights", type=click.Path(path_type=Path), default=None,
@@ -160,7 +161,8 @@ def upscale_options(fn: Callable) -> Callable:
         click.option("--overwrite", is_flag=True, help="Replace an existing output."),
         click.option("--quiet", is_flag=True, help="No progress bar."),
         click.option("--eval-codec", default="libx264", show_default=True,
-                     help="With --eval-crf: the encoder the degraded copy goes through (libx264, libx265, libvpx-vp9)."),
+                     help="With --eval-crf: the encoder the degraded copy goes through "
+                          "(libx264, libx265, libvpx-vp9)."),
         click.option("--eval-crf", type=int, default=None,
                      help="With --eval: re-encode the degraded LR at this CRF first (a compressed source)."),
         click.option("--allow-partial", is_flag=True,
@@ -511,7 +513,8 @@ def bench(clip: Path | None, frames: int, json_out: Path | None, **opts: Any) ->
 @main.command()
 @click.argument("src_dir", type=click.Path(path_type=Path))
 @click.argument("dst_dir", type=click.Path(path_type=Path))
-@click.option("--glob", "globs", multiple=True, help="File name pattern to take (repeatable) [default: videos and images].")
+@click.option("--glob", "globs", multiple=True,
+              help="File name pattern to take (repeatable) [default: videos and images].")
 @click.option("--ext", default=None, help="Output extension for videos (default: keep; .mkv if not writable).")
 @click.option("--jobs", type=click.IntRange(1, 64), default=1, show_default=True, help="Clips at once (processes).")
 @click.option("--devices", default=None, help="Comma-separated devices dealt to jobs, e.g. cuda:0,cuda:1.")
@@ -535,14 +538,16 @@ def batch(src_dir: Path, dst_dir: Path, globs: tuple[str, ...], ext: str | None,
 
     _m = _pipeline("batch")
 
-    DEFAULT_GLOBS, BatchConfig, format_summary, run_batch = _m.DEFAULT_GLOBS, _m.BatchConfig, _m.format_summary, _m.run_batch
+    DEFAULT_GLOBS, BatchConfig = _m.DEFAULT_GLOBS, _m.BatchConfig
+    format_summary, run_batch = _m.format_summary, _m.run_batch
 
     upscale_cfg = build_upscale_config(opts)
     cfg = BatchConfig(src_dir=src_dir, dst_dir=dst_dir, upscale=upscale_cfg, globs=globs or DEFAULT_GLOBS, ext=ext,
                       jobs=jobs, devices=tuple(d.strip() for d in devices.split(",")) if devices else (),
                       executor=executor, address=address, force=force)
-    bar = tqdm(unit="clip", disable=upscale_cfg.quiet or not sys.stderr.isatty(), dynamic_ncols=True, position=0, desc="clips")
-    clip_bar = tqdm(unit="frame", disable=upscale_cfg.quiet or not sys.stderr.isatty() or jobs > 1 or executor != "local",
+    hidden = upscale_cfg.quiet or not sys.stderr.isatty()
+    bar = tqdm(unit="clip", disable=hidden, dynamic_ncols=True, position=0, desc="clips")
+    clip_bar = tqdm(unit="frame", disable=hidden or jobs > 1 or executor != "local",
                     dynamic_ncols=True, position=1, leave=False)
     frames_total = [0]
     current = [""]

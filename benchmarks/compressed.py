@@ -71,7 +71,7 @@ def main() -> None:
     for clip in CLIPS:
         hr_frames, lr_sets = [], {c: [] for c in conditions}
         recompressors: dict[int, Recompressor] = {}
-        for _, frame in zip(range(args.frames), iter_frames(DATA / clip)):
+        for _, frame in zip(range(args.frames), iter_frames(DATA / clip), strict=False):
             lr, gt = degrade_frame(frame, args.scale, "bicubic")
             hr_frames.append(gt)
             for c in conditions:
@@ -85,10 +85,10 @@ def main() -> None:
         for c in conditions:
             ys = np.stack([f.y for f in lr_sets[c]])
             bic = any_engine.bicubic_y(ys)
-            base = np.mean([psnr(b, h, crop_border=args.scale) for b, h in zip(bic, hr_frames)])
+            base = np.mean([psnr(b, h, crop_border=args.scale) for b, h in zip(bic, hr_frames, strict=True)])
             for name, engine in engines.items():
                 sr = np.concatenate([engine.upscale_y(ys[i : i + 1]) for i in range(len(ys))])
-                score = np.mean([psnr(s, h, crop_border=args.scale) for s, h in zip(sr, hr_frames)])
+                score = np.mean([psnr(s, h, crop_border=args.scale) for s, h in zip(sr, hr_frames, strict=True)])
                 rows.append({"clip": clip, "model": name.split("=")[0], "crf": "clean" if c is None else c,
                              "psnr": round(float(score), 3), "psnr_bicubic": round(float(base), 3),
                              "gain": round(float(score - base), 3)})

@@ -57,7 +57,8 @@ def main() -> None:
     retain_freed_memory()  # as the CLI does: time the engine as users run it
     y = np.random.default_rng(0).integers(16, 236, (1, 360, 640), dtype=np.uint8)
     labels = variants(args)
-    print(f"{'model':<8} {'kwargs':<52} {'params':>9} " + " ".join(f"{label + ' s (ratio)':>15}" for label, *_ in labels))
+    columns = " ".join(f"{label + ' s (ratio)':>15}" for label, *_ in labels)
+    print(f"{'model':<8} {'kwargs':<52} {'params':>9} " + columns)
     for name, kw in CONFIGS:
         if args.only and name != args.only:
             continue

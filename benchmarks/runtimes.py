@@ -106,7 +106,7 @@ def main() -> None:
 
 
 def _cpu() -> str:
-    flags = open("/proc/cpuinfo").read()
+    flags = Path("/proc/cpuinfo").read_text()
     kind = "AMX" if "amx_bf16" in flags else "AVX-512 BF16" if "avx512_bf16" in flags else "AVX2"
     return f"{kind} CPU"
 

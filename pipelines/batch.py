@@ -287,7 +287,7 @@ def run_batch(cfg: BatchConfig, on_result: ResultFn | None = None,
     t_start = time.perf_counter()
     dst_dir = Path(cfg.dst_dir)
     dst_dir.mkdir(parents=True, exist_ok=True)
-    lock = open(dst_dir / LOCK, "w")
+    lock = open(dst_dir / LOCK, "w")  # noqa: SIM115 (held, and flocked, for the whole batch)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

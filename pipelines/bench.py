@@ -102,7 +102,8 @@ def run_bench(src: Path, cfg: UpscaleConfig, *, frames: int = 48) -> BenchReport
         report.encode_fps = len(outs) / (time.perf_counter() - t0)
         container.close()
 
-        for label, model_cfg in (("model", cfg.engine), ("bicubic", replace(cfg.engine, model="bicubic", weights=None))):
+        bicubic = replace(cfg.engine, model="bicubic", weights=None)
+        for label, model_cfg in (("model", cfg.engine), ("bicubic", bicubic)):
             run_cfg = replace(cfg, engine=model_cfg, overwrite=True, quiet=True)
             engine = (auto, auto_info) if label == "model" else build_engine(model_cfg)
             clip = upscale_path(src, Path(tmp) / f"e2e_{label}{dst.suffix}", run_cfg, engine=engine)

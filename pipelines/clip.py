@@ -149,7 +149,7 @@ class _Sidecars:
         self.csv_path, self.json_path = sidecar_paths(dst)
         self.png_path = Path(dst).with_name(Path(dst).name + ".psnr.png")
         self._csv_part = part_path(self.csv_path)
-        self._fh = open(self._csv_part, "w", newline="")
+        self._fh = open(self._csv_part, "w", newline="")  # noqa: SIM115 (open for the clip; closed by finish/abort)
         self._writer = csv.writer(self._fh)
         self._writer.writerow(COLUMNS)
         self.sums: dict[str, float] = {}
@@ -385,7 +385,7 @@ def frame_to_image(frame: YuvFrame) -> np.ndarray:
     if frame.pix_fmt == "gray":
         return y8_to_grey(frame.y)
     if frame.pix_fmt != "yuv444p":  # video frames: chroma to full resolution first
-        planes = (frame.y,) + tuple(resize_plane(p, frame.width, frame.height) for p in frame.planes[1:])
+        planes = (frame.y, *(resize_plane(p, frame.width, frame.height) for p in frame.planes[1:]))
     else:
         planes = frame.planes
     return to_uint(ycbcr_to_rgb(np.stack(planes, axis=-1)))

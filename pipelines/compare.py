@@ -111,7 +111,7 @@ def compare(source: str, models: list[str], scale: int, out: Path, *, crop: str 
     if reference is not None:
         panels.append(Panel("original", None))
         pictures.append(frame_to_image(frame)[:height, :width])
-    tiles = [_tile(pic[y : y + h, x : x + w], p) for pic, p in zip(pictures, panels)]
+    tiles = [_tile(pic[y : y + h, x : x + w], p) for pic, p in zip(pictures, panels, strict=True)]
     sheet = np.concatenate(tiles, axis=1)
     ok, buf = cv2.imencode(".png", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
     if not ok:

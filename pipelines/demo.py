@@ -52,7 +52,7 @@ def make_sample_clip(path: Path, *, seconds: float = 3.0, width: int = 320, heig
             frame = av.VideoFrame(width, height, "yuv420p")
             planes = [ycc[..., 0], cv2.resize(ycc[..., 1], (width // 2, height // 2), interpolation=cv2.INTER_AREA),
                       cv2.resize(ycc[..., 2], (width // 2, height // 2), interpolation=cv2.INTER_AREA)]
-            for plane, src in zip(frame.planes, planes):
+            for plane, src in zip(frame.planes, planes, strict=False):
                 np.frombuffer(plane, np.uint8).reshape(plane.height, -1)[:, : src.shape[1]] = src
             frame.pts = t
             frame.time_base = Fraction(1, rate)

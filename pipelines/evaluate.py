@@ -71,7 +71,7 @@ def evaluate_sets(
         scores = evaluate_images(engine.upscale_y, bic, paths, scale, with_ssim=with_ssim)
         matlab = _matlab_bicubic_psnr(paths, scale)
         mean = summarize(scores)
-        per_image = [dict(asdict(s), psnr_bicubic_matlab=m) for s, m in zip(scores, matlab)]
+        per_image = [dict(asdict(s), psnr_bicubic_matlab=m) for s, m in zip(scores, matlab, strict=True)]
         results.append(SetResult(name=folder.name, images=len(paths), psnr_bicubic_matlab=float(np.mean(matlab)),
                                  per_image=per_image, **mean))
     return results, info
@@ -81,7 +81,8 @@ def format_table(results: list[SetResult], info: EngineInfo) -> str:
     label = f"{info.model} x{info.total_scale}"
     if info.ensemble > 1:  # the "+" of EDSR+: self-ensemble
         label += f" +{info.ensemble}"
-    lines = [f"{'set':<10} {'images':>6} {label:>14} {'SSIM':>7} {'bicubic':>8} {'SSIM':>7} {'bic(MATLAB)':>11} {'detail':>6}"]
+    lines = [f"{'set':<10} {'images':>6} {label:>14} {'SSIM':>7} {'bicubic':>8} {'SSIM':>7} {'bic(MATLAB)':>11} "
+             f"{'detail':>6}"]
     for r in results:
         lines.append(
             f"{r.name:<10} {r.images:>6} {r.psnr:>14.3f} {r.ssim:>7.4f} {r.psnr_bicubic:>8.3f} "
@@ -105,6 +106,7 @@ def write_results(results: list[SetResult], info: EngineInfo, out: Path) -> tupl
                     "" if math.isnan(row[k]) else f"{row[k]:.4f}"
                     for k in ("psnr", "ssim", "psnr_bicubic", "ssim_bicubic", "psnr_bicubic_matlab", "detail")])
     os.replace(part, csv_path)
-    payload = {"engine": asdict(info), "sets": [{k: v for k, v in asdict(r).items() if k != "per_image"} for r in results]}
+    sets = [{k: v for k, v in asdict(r).items() if k != "per_image"} for r in results]
+    payload = {"engine": asdict(info), "sets": sets}
     write_text_atomic(json_path, json.dumps(payload, indent=2, default=str) + "\n")
     return csv_path, json_path

@@ -45,7 +45,7 @@ def degrade_frame(frame: YuvFrame, scale: int, kind: str) -> tuple[YuvFrame, np.
     lr_y = _degrade_plane(gt, scale, kind, bits)
     cw, ch = chroma_size(lr_y.shape[1], lr_y.shape[0], frame.pix_fmt)
     chroma = tuple(resize_plane(p, cw, ch) for p in frame.planes[1:])
-    return replace(frame, planes=(lr_y,) + chroma), gt
+    return replace(frame, planes=(lr_y, *chroma)), gt
 
 
 LR_WINDOW = 256  # LR pixels per side of the region LR consistency is measured on
@@ -87,7 +87,8 @@ def frame_metrics(
     h = min(sr_y.shape[0], target_y.shape[0])
     w = min(sr_y.shape[1], target_y.shape[1])
     if mode == "reference" and (sr_y.shape != target_y.shape):
-        raise ValueError(f"reference frame is {target_y.shape[1]}x{target_y.shape[0]}, output is {sr_y.shape[1]}x{sr_y.shape[0]}")
+        raise ValueError(f"reference frame is {target_y.shape[1]}x{target_y.shape[0]}, "
+                         f"output is {sr_y.shape[1]}x{sr_y.shape[0]}")
     gt, sr, bic = target_y[:h, :w], sr_y[:h, :w], bicubic_y[:h, :w]
     border = scale
     row["psnr"] = psnr(sr, gt, crop_border=border, data_range=peak)

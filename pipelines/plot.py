@@ -9,6 +9,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from vsr.io.atomic import atomic_output
+
 COLORS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
           (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
 
@@ -33,6 +35,32 @@ def _ticks(lo: float, hi: float, log: bool) -> list[float]:
     return [round(v, 6) for v in np.arange(math.ceil(lo / step) * step, hi + 1e-9, step)]
 
 
+_MARGINS = (70, 20, 52, 50)  # left, right, top, bottom of a panel, pixels
+
+
+@dataclass(frozen=True)
+class _Axes:
+    """One panel's data → pixel mapping."""
+
+    ox: int
+    w: int
+    h: int
+    x0: float
+    x1: float
+    y0: float
+    y1: float
+    logx: bool
+
+    def px(self, x: float, y: float) -> tuple[int, int]:
+        left, right, top, bottom = _MARGINS
+        if self.logx:
+            fx = (math.log(x) - math.log(self.x0)) / (math.log(self.x1) - math.log(self.x0))
+        else:
+            fx = (x - self.x0) / (self.x1 - self.x0)
+        fy = (y - self.y0) / (self.y1 - self.y0)
+        return self.ox + left + int(fx * (self.w - left - right)), top + int((1 - fy) * (self.h - top - bottom))
+
+
 def plot(panels: list[tuple[str, list[Series]]], path: Path, *, xlabel: str, ylabel: str, logx: bool = False,
          size: tuple[int, int] = (640, 480)) -> None:
     """Write one PNG with a panel per ``(title, series)``, side by side."""
@@ -54,11 +82,8 @@ def plot(panels: list[tuple[str, list[Series]]], path: Path, *, xlabel: str, yla
             x0, x1 = x0 - pad, x1 + pad
         pad = (y1 - y0) * 0.08 or 0.5
         y0, y1 = y0 - pad, y1 + pad
-        left, right, top, bottom = 70, 20, 52, 50
-
-        def px(x: float, y: float) -> tuple[int, int]:
-            fx = (math.log(x) - math.log(x0)) / (math.log(x1) - math.log(x0)) if logx else (x - x0) / (x1 - x0)
-            return (ox + left + int(fx * (w - left - right)), top + int((1 - (y - y0) / (y1 - y0)) * (h - top - bottom)))
+        left, right, top, bottom = _MARGINS
+        px = _Axes(ox, w, h, x0, x1, y0, y1, logx).px
 
         cv2.rectangle(canvas, (ox + left, top), (ox + w - right, h - bottom), (0, 0, 0), 1)
         for t in _ticks(x0, x1, logx):
@@ -74,7 +99,7 @@ def plot(panels: list[tuple[str, list[Series]]], path: Path, *, xlabel: str, yla
         cv2.putText(canvas, ylabel, (ox + 4, top - 8), font, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
         for i, s in enumerate(series):
             color = COLORS[i % len(COLORS)][::-1]
-            pts = [px(x, y) for x, y in zip(s.xs, s.ys)]
+            pts = [px(x, y) for x, y in zip(s.xs, s.ys, strict=True)]
             if s.line and len(pts) > 1:
                 cv2.polylines(canvas, [np.array(pts, np.int32)], False, color, 2, cv2.LINE_AA)
             markers = s.markers if s.markers is not None else not (s.line and len(pts) > 60)
@@ -89,4 +114,5 @@ def plot(panels: list[tuple[str, list[Series]]], path: Path, *, xlabel: str, yla
     ok, buf = cv2.imencode(".png", canvas)
     if not ok:
         raise RuntimeError("cannot encode the plot")
-    Path(path).write_bytes(buf.tobytes())
+    with atomic_output(Path(path)) as part:
+        part.write_bytes(buf.tobytes())

@@ -9,6 +9,7 @@ seconds its thread spent working (not waiting), for the time split.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -27,16 +28,12 @@ def _stop_thread(stop: threading.Event, q: queue.Queue, thread: threading.Thread
     waiting consumer the end marker, until ``thread`` has finished."""
     stop.set()
     while thread.is_alive():
-        try:
+        with contextlib.suppress(queue.Empty):
             while True:
                 q.get_nowait()
-        except queue.Empty:
-            pass
         if wake:
-            try:
+            with contextlib.suppress(queue.Full):
                 q.put_nowait(_END)
-            except queue.Full:
-                pass
         thread.join(timeout=_POLL_S)
 
 

@@ -38,7 +38,7 @@ def main() -> None:
     if not exports:
         raise SystemExit("at least one SOURCE must be an exported checkpoint (it names the model)")
     template = exports[-1]
-    origins = [{"file": p.name, "iteration": it} for p, (_, _, it) in zip(args.sources, sources)]
+    origins = [{"file": p.name, "iteration": it} for p, (_, _, it) in zip(args.sources, sources, strict=True)]
     meta = {**template.get("meta", {}), "averaged_from": origins}
     save_checkpoint(args.out, model=template["model"], model_kwargs=template["model_kwargs"],
                     scale=int(template["scale"]), state_dict=average_state_dicts([sd for _, sd, _ in sources]),

@@ -17,8 +17,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from vsr.models import create_model  # noqa: E402
-from vsr.weights import save_checkpoint  # noqa: E402
+from vsr.models import create_model
+from vsr.weights import save_checkpoint
 
 
 def main() -> None:

@@ -57,6 +57,16 @@ def data_lines(meta: dict[str, Any]) -> str:
         text += (f" LR degradation chain `{chain}` (`vsr/degrade_chain.py`: each step `NAME:P:LO-HI` applied with"
                  " probability P, its parameter drawn uniformly from LO-HI; `h264` is one libx264 intra frame at"
                  " that CRF, in memory), recorded in the checkpoint's `meta.train_config.degradation`.")
+    if cfg.get("gan"):
+        text += (f" **Adversarial** (SRGAN, Ledig et al. 2017; `vsr train --gan`): generator started from"
+                 f" `{cfg.get('init')}`, loss {cfg.get('pixel_weight')} x L1 + {cfg.get('feature_weight')} x feature L1"
+                 f" + {cfg.get('adv_weight')} x adversarial (non-saturating BCE); discriminator of width"
+                 f" {cfg.get('d_features')} (`vsr/models/discriminator.py`), lr {cfg.get('d_lr')}. The paper's VGG19"
+                 f" ImageNet features cannot be had here (nothing is downloaded), so the feature loss compares the"
+                 f" head and first two residual blocks of our own `{cfg.get('feature_net')}` on SR and HR"
+                 " (`vsr/train/gan.py`).")
+    if cfg.get("sampler", "uniform") != "uniform":
+        text += f" Patches drawn by the `{cfg['sampler']}` sampler (`vsr/data/gain.py`)."
     if cfg.get("teacher"):
         text += f" Distilled from `{cfg['teacher']}` (L1 to its output, weight {cfg.get('distill_weight')})."
     return text
@@ -94,7 +104,8 @@ def frame_seconds(cfg: EngineConfig, reps: int = 3) -> dict[str, float]:
 
 
 def speed_text(scale: int, secs: dict[str, float]) -> str:
-    text = f"Engine time for one 640x360 frame at x{scale} on 2 cores of {', '.join(cpu_tag())}: {secs['fp32']:.3f} s in fp32"
+    text = (f"Engine time for one 640x360 frame at x{scale} on 2 cores of {', '.join(cpu_tag())}: "
+            f"{secs['fp32']:.3f} s in fp32")
     if "bf16" in secs:
         return text + f",\n{secs['bf16']:.3f} s in bf16 ({secs['fp32'] / secs['bf16']:.2f}x).\n"
     return text + ".\nThis CPU has no native bf16, so bf16 was not timed.\n"
@@ -115,7 +126,7 @@ def update_manifest(file_name: str, fields: dict[str, Any], *, replace_entry: bo
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {"weights": []}
     others = [e for e in manifest["weights"] if e["file"] != file_name]
     old = {} if replace_entry else next(e for e in manifest["weights"] if e["file"] == file_name)
-    manifest["weights"] = sorted(others + [{**old, "file": file_name, **fields}], key=lambda e: e["file"])
+    manifest["weights"] = sorted([*others, {**old, "file": file_name, **fields}], key=lambda e: e["file"])
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
 
 
@@ -178,6 +189,7 @@ def main() -> None:
                        if origins else "") + "; Set5 did not pick it")
     bf16_line = (f"With `--dtype bf16` the PSNR is {', '.join(f'{r.name} {r.psnr:.3f}' for r in results_bf16)} dB."
                  if results_bf16 else "Not evaluated with `--dtype bf16`: this CPU has no native bf16.")
+    minutes = meta.get("train_seconds", 0) / 60
     card = f"""# {args.name}
 
 - **Model**: `{ckpt['model']}` x{ckpt['scale']}, arguments `{json.dumps(ckpt['model_kwargs'])}`,
@@ -187,7 +199,7 @@ def main() -> None:
 - **Data**: {data_lines(meta)}
 - **Command** (run from the repository root{', in order' if len(command) > 1 else ''}):
 {chr(10).join('  `' + c + '`' for c in command)}
-- **Iterations**: {meta.get('iteration')} (exported from `{args.source}.pt`), wall time {meta.get('train_seconds', 0) / 60:.1f} min
+- **Iterations**: {meta.get('iteration')} (exported from `{args.source}.pt`), wall time {minutes:.1f} min
   on 2 cores of {', '.join(cpu_tag())} ({meta.get('train_config', {}).get('precision', '?')}).
 {notes}
 - **Validation** ({val_set}, PSNR-Y during training, EMA weights; {exported}):

@@ -78,7 +78,7 @@ def test_batch_all_clips_resume_and_isolation(tmp_path: Path):
 
 
 def test_sigkill_then_rerun_completes(tmp_path: Path):
-    src = _tree(tmp_path / "in", SMALL + ["chaplin.mp4"])
+    src = _tree(tmp_path / "in", [*SMALL, "chaplin.mp4"])
     out = tmp_path / "out"
     cmd = [sys.executable, str(ROOT / "cli.py"), "batch", str(src), str(out), *FAST]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)

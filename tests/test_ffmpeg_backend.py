@@ -25,9 +25,9 @@ def test_decoders_agree(name: str):
     pyav = iter_frames(clip)
     reader = FfmpegReader(clip)
     n = 0
-    for a, b in zip(pyav, reader.frames()):
+    for a, b in zip(pyav, reader.frames(), strict=False):
         assert a.pix_fmt == b.pix_fmt
-        for pa, pb in zip(a.planes, b.planes):
+        for pa, pb in zip(a.planes, b.planes, strict=False):
             np.testing.assert_array_equal(pa, pb)
         assert a.pts == b.pts
         n += 1
@@ -47,7 +47,7 @@ def test_both_backends_write_the_same_frames(tmp_path: Path):
         assert res.exit_code == 0, res.output
         outs[backend] = list(iter_frames(dst))
     assert len(outs["pyav"]) == len(outs["ffmpeg"]) == 36
-    for a, b in zip(outs["pyav"], outs["ffmpeg"]):
+    for a, b in zip(outs["pyav"], outs["ffmpeg"], strict=False):
         np.testing.assert_array_equal(a.y, b.y)  # libx264 crf 0 is lossless
         assert a.time == pytest.approx(b.time, abs=1e-3)
 

@@ -101,6 +101,7 @@ def test_io_and_frame_modules_import_without_torch():
     import sys
 
     code = ("import sys; import vsr.io, vsr.io.images, vsr.io.ffmpeg_pipe, vsr.io.probe, vsr.evaluate, "
-            "pipelines.frames; bad = [m for m in ('torch',) if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
+            "pipelines.frames; bad = [m for m in ('torch',) if m in sys.modules]; print(bad); "
+            "sys.exit(1 if bad else 0)")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert res.returncode == 0, res.stdout + res.stderr

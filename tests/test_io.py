@@ -18,7 +18,8 @@ from vsr.io.probe import MediaError, open_input, probe
 
 
 def test_io_does_not_import_torch():
-    code = "import sys, vsr.io.decode, vsr.io.encode, vsr.io.probe, vsr.frames, vsr.color; print('torch' in sys.modules)"
+    code = ("import sys, vsr.io.decode, vsr.io.encode, vsr.io.probe, vsr.frames, vsr.color; "
+            "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parent.parent)
     assert out.stdout.strip() == "False"

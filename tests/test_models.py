@@ -154,7 +154,7 @@ def test_progressive_edsr_starts_as_two_x2_passes(tmp_path: Path):
     x4_path = tmp_path / "edsr_x4.pt"
     save_checkpoint(x4_path, model="edsr", model_kwargs={**kwargs, "stages": 2}, scale=4,
                     state_dict=x4.state_dict(), meta={})
-    loaded, info = load_model("edsr", 4, x4_path)
+    loaded, _ = load_model("edsr", 4, x4_path)
     with torch.no_grad():
         torch.testing.assert_close(loaded(x), twice)
     with pytest.raises(ValueError, match="not a power"):

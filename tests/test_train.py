@@ -192,8 +192,8 @@ def test_init_grows_a_narrow_net_into_a_wider_deeper_one_exactly(name: str, smal
         opt.zero_grad()
         wide(x).square().mean().backward()
         opt.step()
-    moved = [not torch.equal(b, p) for b, p in zip(before, wide.parameters())]
-    assert all(moved), [n for (n, _), m in zip(wide.named_parameters(), moved) if not m]
+    moved = [not torch.equal(b, p) for b, p in zip(before, wide.parameters(), strict=True)]
+    assert all(moved), [n for (n, _), m in zip(wide.named_parameters(), moved, strict=True) if not m]
 
 
 def test_init_across_scales_copies_only_matching_tensors(tmp_path: Path):

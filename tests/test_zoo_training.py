@@ -65,7 +65,8 @@ def test_rank_datasets_end_to_end_and_resumes(tmp_path: Path):
     assert best.mean_gain == max(r.mean_gain for r in rows if r.rank)
     ranked = next(r for r in rows if r.name == "mix-ranked")
     assert ranked.weights[best.name] == pytest.approx(2 / 3, abs=1e-4)
-    table = list(csv.DictReader(open(tmp_path / "rank" / "ranking.csv")))
+    with open(tmp_path / "rank" / "ranking.csv") as fh:
+        table = list(csv.DictReader(fh))
     assert [t["train_set"] for t in table] == ["flat", "busy", "mix-uniform", "mix-ranked"]
     assert float(table[0]["gain_eval"]) == pytest.approx(rows[0].gains["eval"], abs=1e-4)
     stamp = (tmp_path / "rank" / "runs" / "flat" / "final.pt").stat().st_mtime_ns

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEFAULT_MODEL", "MODELS", "RUNTIMES", "SAMPLERS", "SOURCES", "EncodeConfig", "EngineConfig", "TrainConfig", "UpscaleConfig"]
+__all__ = ["DEFAULT_MODEL", "MODELS", "RUNTIMES", "SAMPLERS", "SOURCES", "EncodeConfig", "EngineConfig", "TrainConfig",
+           "UpscaleConfig"]
 
 # The model `vsr upscale` and `vsr demo` run when none is named. Its shipped
 # weights must exist at every scale: a missing default is an error, never a fallback.

@@ -45,7 +45,7 @@ def _contributions(in_len: int, out_len: int, scale: float) -> tuple[NDArray[np.
     out = np.arange(1, out_len + 1, dtype=np.float64)
     centre = out / scale + 0.5 * (1.0 - 1.0 / scale)
     left = np.floor(centre - width / 2.0)
-    taps = int(math.ceil(width)) + 2
+    taps = math.ceil(width) + 2
     idx = left[:, None] + np.arange(taps)[None, :]
     weights = kernel(centre[:, None] - idx)
     weights /= weights.sum(axis=1, keepdims=True)
@@ -80,8 +80,8 @@ def imresize(img: NDArray, scale: float) -> NDArray:
     """
     is_uint8 = img.dtype == np.uint8
     work = np.float32 if img.dtype.kind in "ui" else np.result_type(img.dtype, np.float32)
-    out_h = int(math.ceil(img.shape[0] * scale - 1e-9))
-    out_w = int(math.ceil(img.shape[1] * scale - 1e-9))
+    out_h = math.ceil(img.shape[0] * scale - 1e-9)
+    out_w = math.ceil(img.shape[1] * scale - 1e-9)
     x = _resize_axis(img.astype(work), 0, out_h, scale)
     if is_uint8:
         x = np.clip(np.rint(x), 0, 255)
@@ -93,7 +93,7 @@ def imresize(img: NDArray, scale: float) -> NDArray:
 
 
 def _gaussian_kernel(sigma: float) -> NDArray[np.float64]:
-    radius = max(1, int(math.ceil(3 * sigma)))
+    radius = max(1, math.ceil(3 * sigma))
     t = np.arange(-radius, radius + 1, dtype=np.float64)
     k = np.exp(-0.5 * (t / sigma) ** 2)
     return k / k.sum()

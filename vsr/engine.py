@@ -36,7 +36,8 @@ from vsr.runtime import (
 )
 
 __all__ = [
-    "Engine", "EngineInfo", "build_engine", "cpu_has_bf16", "pick_device", "pick_dtype", "tiled_forward", "upscale_frames"]
+    "Engine", "EngineInfo", "build_engine", "cpu_has_bf16", "pick_device", "pick_dtype", "tiled_forward",
+    "upscale_frames"]
 
 log = logging.getLogger(__name__)
 
@@ -466,7 +467,7 @@ def upscale_frames(engine: Engine, frames: list[YuvFrame], *, bicubic_only: bool
     sr = sr[:, :height, :width]
     cw, ch = chroma_size(width, height, fmt)
     out = []
-    for frame, y in zip(frames, sr):
+    for frame, y in zip(frames, sr, strict=True):
         chroma = tuple(resize_plane(p, cw, ch) for p in frame.planes[1:])
-        out.append(replace(frame, planes=(np.ascontiguousarray(y),) + chroma))
+        out.append(replace(frame, planes=(np.ascontiguousarray(y), *chroma)))
     return out

@@ -39,7 +39,7 @@ def retain_freed_memory(trim_threshold: int = 1 << 30) -> bool:
     try:
         libc = ctypes.CDLL(None)
         mallopt = libc.mallopt
-        libc.gnu_get_libc_version  # only glibc has it; musl's mallopt is a no-op
+        _ = libc.gnu_get_libc_version  # only glibc has it; musl's mallopt is a no-op
     except (OSError, AttributeError):
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]

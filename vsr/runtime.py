@@ -53,9 +53,9 @@ __all__ = [
     "int8_verdict",
     "onnx_bytes",
     "pick_runtime",
-    "runtime_pairs",
     "quantize_int8",
     "require",
+    "runtime_pairs",
 ]
 
 log = logging.getLogger(__name__)

@@ -207,7 +207,7 @@ class IterationBatchSampler(torch.utils.data.Sampler):
             rng = np.random.default_rng([self.seed, it, self.rank])
             files = rng.choice(self.shard, size=self.items_per_batch, p=self.p)
             seeds = rng.integers(0, 2**62, size=self.items_per_batch)
-            yield [(int(f), int(s)) for f, s in zip(files, seeds)]
+            yield [(int(f), int(s)) for f, s in zip(files, seeds, strict=True)]
             it += 1
 
     def __len__(self) -> int:  # endless; DataLoader only needs it for len()

@@ -19,7 +19,6 @@ import logging
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
-from typing import Union
 
 import av
 import numpy as np
@@ -40,7 +39,7 @@ LIMITED_RANGE = 1  # AVCOL_RANGE_MPEG
 _SAME_SAMPLES = {"nv12": "yuv420p", "nv21": "yuv420p", "p010le": "yuv420p10le", "nv16": "yuv422p"}
 _RGB_FAMILY = ("rgb", "bgr", "gbr", "argb", "abgr", "rgba", "bgra", "pal8", "0rgb", "rgb0", "bgr0", "0bgr")
 
-Item = Union[YuvFrame, av.Packet]
+Item = YuvFrame | av.Packet
 
 
 def _plane_array(plane: av.video.plane.VideoPlane, dtype: type) -> NDArray:
@@ -163,7 +162,6 @@ def iter_frames(path: Path) -> Iterator[YuvFrame]:
     """Just the video frames of ``path``, streamed; the file is closed at the end."""
     container = open_input(path)
     try:
-        for item in demux(container, passthrough=False):
-            yield item
+        yield from demux(container, passthrough=False)
     finally:
         container.close()

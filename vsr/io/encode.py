@@ -10,6 +10,7 @@ copied. Passthrough packets are muxed unchanged (``add_stream_from_template``).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from dataclasses import replace
@@ -321,7 +322,7 @@ class ClipWriter:
         """Encode one frame (its planes must match the writer's size and format)."""
         out = av.VideoFrame(frame.width, frame.height, self.pix_fmt)
         dtype = np.uint16 if FORMATS[self.pix_fmt].bit_depth > 8 else np.uint8
-        for plane, src in zip(out.planes, frame.planes):
+        for plane, src in zip(out.planes, frame.planes, strict=False):
             dst = np.frombuffer(plane, dtype=dtype).reshape(plane.height, -1)
             dst[:, : src.shape[1]] = src
         out.pts = frame.pts
@@ -355,8 +356,6 @@ class ClipWriter:
 
     def abort(self) -> None:
         """Drop everything written so far (no partial file is left)."""
-        try:
+        with contextlib.suppress(Exception):  # the container may be half set up; removal below is what matters
             self.container.close()
-        except Exception:  # the container may be half set up; removal below is what matters
-            pass
         self.part.unlink(missing_ok=True)

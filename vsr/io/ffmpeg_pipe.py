@@ -109,7 +109,8 @@ class FfmpegReader:
     def _packet_pts(self) -> list[int]:
         _, ffprobe = require_ffmpeg()
         out = subprocess.run(
-            [ffprobe, "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts", "-of", "json", str(self.path)],
+            [ffprobe, "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts", "-of", "json",
+             str(self.path)],
             capture_output=True, check=True,
         )
         pts = [p.get("pts") for p in json.loads(out.stdout).get("packets", [])]
@@ -149,7 +150,7 @@ class FfmpegReader:
                     if len(raw) < sum(sizes):
                         raise MediaError(f"ffmpeg delivered a partial frame after {index} frames")
                     planes, offset = [], 0
-                    for (h, w), n in zip(shapes, sizes):
+                    for (h, w), n in zip(shapes, sizes, strict=False):
                         planes.append(np.frombuffer(raw, dtype, count=h * w, offset=offset).reshape(h, w).copy())
                         offset += n
                     pts = pts_list[index] if index < len(pts_list) else None
@@ -207,7 +208,7 @@ class FfmpegWriter:
             inputs += [src["a?"], src["s?"]]
             opts.update(acodec="copy", scodec="copy", map_metadata=1)
         cmd = _args(ffmpeg.output(*inputs, str(self.part), **opts).overwrite_output())
-        self._err = tempfile.TemporaryFile()
+        self._err = tempfile.TemporaryFile()  # noqa: SIM115 (ffmpeg's stderr until the writer closes)
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=self._err)
         self.frames = 0
 

@@ -41,10 +41,7 @@ def read_rgb(path: Path) -> NDArray[np.uint8]:
     if img.dtype == np.uint16:
         img = (img.astype(np.float64) / 257.0).round().astype(np.uint8)
     if img.ndim == 3:
-        if img.shape[2] == 1:
-            img = img[:, :, 0]
-        else:
-            img = cv2.cvtColor(img[:, :, :3], cv2.COLOR_BGR2RGB)
+        img = img[:, :, 0] if img.shape[2] == 1 else cv2.cvtColor(img[:, :, :3], cv2.COLOR_BGR2RGB)
     return np.ascontiguousarray(img)
 
 

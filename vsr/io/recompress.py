@@ -65,7 +65,7 @@ class Recompressor:
     def __call__(self, frame: YuvFrame) -> YuvFrame:
         """The frame after one trip through the encoder: same planes' shapes, dtype and timestamps."""
         vf = av.VideoFrame(frame.width, frame.height, self.encoder.pix_fmt)
-        for plane, src in zip(vf.planes, frame.planes):
+        for plane, src in zip(vf.planes, frame.planes, strict=False):
             dst = np.frombuffer(plane, dtype=np.uint8).reshape(plane.height, -1)
             dst[:, : src.shape[1]] = src
         vf.pts = self.index

@@ -27,7 +27,8 @@ def count_macs(model: nn.Module, height: int, width: int, in_channels: int = 1) 
         else:
             total += output.numel() * (module.in_channels // module.groups) * kh * kw
 
-    hooks = [m.register_forward_hook(conv_hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    convs = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    hooks = [m.register_forward_hook(conv_hook) for m in convs]
     try:
         param = next(model.parameters(), None)
         device = param.device if param is not None else torch.device("cpu")

@@ -22,6 +22,8 @@ convolution over the zero-padded input computes once the branches are folded.
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -144,7 +146,7 @@ class ECBNet(nn.Module):
         self.is_fused = fused
         widths = [in_channels] + [channels] * (blocks + 1)
         layers: list[nn.Module] = []
-        for a, b in zip(widths[:-1], widths[1:]):
+        for a, b in itertools.pairwise(widths):
             layers.append(nn.Conv2d(a, b, 3, padding=1) if fused else ECB(a, b, expand))
             layers.append(make_activation(activation, b))
         out_ch = in_channels * scale * scale

@@ -94,7 +94,8 @@ def embed_state_dict(model: nn.Module, src: dict[str, torch.Tensor], grow: bool 
         if target.shape == value.shape:
             own[name] = value.clone()
             copied += 1
-        elif grow and target.dim() == value.dim() and all(t >= v for t, v in zip(target.shape, value.shape)):
+        elif grow and target.dim() == value.dim() and all(
+                t >= v for t, v in zip(target.shape, value.shape, strict=True)):
             grown = target.clone()
             if grown.dim() == 4 and grown.shape[1] > value.shape[1]:
                 grown[: value.shape[0], value.shape[1]:] = 0
@@ -289,7 +290,8 @@ def fit(cfg: TrainConfig, progress: ProgressFn | None = None) -> TrainResult:
 
     train_model: nn.Module = model
     if world > 1:
-        train_model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        ids = [device.index] if device.type == "cuda" else None
+        train_model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
 
     dataset = FrameFolderDataset(
         cfg.data, scale=cfg.scale, patch_size=cfg.patch_size, degradation=cfg.degradation,
@@ -393,9 +395,9 @@ def fit(cfg: TrainConfig, progress: ProgressFn | None = None) -> TrainResult:
             gain_sampler.report(it, _item_gains(sr_batch, hr_batch, lr_batch, items_per_batch, cfg.scale))
         if ema is not None:
             with torch.no_grad():
-                for pe, pm in zip(ema.parameters(), model.parameters()):
+                for pe, pm in zip(ema.parameters(), model.parameters(), strict=True):
                     pe.lerp_(pm, 1.0 - cfg.ema)
-                for be, bm in zip(ema.buffers(), model.buffers()):
+                for be, bm in zip(ema.buffers(), model.buffers(), strict=True):
                     be.copy_(bm)
         it += 1
         loss_value = float(loss.detach())
