@@ -272,6 +272,10 @@ def test_models_command_lists_registry():
     for e in manifest:
         row = rows[e["file"]]
         assert row.endswith(e["timed_as"]) and f"{e['psnr_y']['Set5']:.2f}" in row
+        card = (ROOT / "weights" / e["card"]).read_text()  # each with its card, which names its command
+        assert card.startswith(f"# {e['file'][:-3]}") and "vsr train" in card
+    shipped = {e["model"] for e in manifest}
+    assert {"espcn", "edsr", "srcnn", "srresnet", "srgan", "fast"} <= shipped
 
 
 def test_eval_command(tmp_path: Path):

@@ -104,12 +104,13 @@ class PyAvReader:
 
 def _pyav_writer(spec: OutputSpec, encode: EncodeConfig, reader: Reader) -> Writer:
     return ClipWriter(spec.path, width=spec.width, height=spec.height, pix_fmt=spec.pix_fmt, info=spec.info,
-                      encode=encode, source=getattr(reader, "container", None), rotation=spec.rotation)
+                      encode=encode, source=getattr(reader, "container", None), rotation=spec.rotation,
+                      codec=spec.codec)
 
 
 def _ffmpeg_writer(spec: OutputSpec, encode: EncodeConfig, reader: Reader) -> Writer:
     return FfmpegWriter(spec.path, width=spec.width, height=spec.height, pix_fmt=spec.pix_fmt, info=spec.info,
-                        encode=encode, source=getattr(reader, "path", None))
+                        encode=encode, source=getattr(reader, "path", None), codec=spec.codec)
 
 
 def _ffmpeg_reader(path: Path, *, passthrough: bool = True, allow_partial: bool = False) -> Reader:

@@ -26,7 +26,7 @@ from numpy.typing import NDArray
 
 from vsr.color import rgb_to_ycbcr, to_uint
 from vsr.frames import FORMATS, YuvFrame
-from vsr.io.probe import MediaError, open_input
+from vsr.io.probe import MediaError, frame_rate, open_input
 
 __all__ = ["BT601_MATRIX", "LIMITED_RANGE", "PASSTHROUGH_TYPES", "demux", "frame_to_yuv", "iter_frames"]
 
@@ -153,7 +153,7 @@ def demux(container: av.container.InputContainer, *, passthrough: bool = True,
 
 
 def _frame_step(stream: av.video.stream.VideoStream) -> int:
-    rate = stream.average_rate or stream.guessed_rate or Fraction(25)
+    rate = frame_rate(stream.average_rate or stream.guessed_rate)
     tb = stream.time_base or Fraction(1, 90000)
     return max(1, round(1 / (rate * tb)))
 

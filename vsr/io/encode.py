@@ -23,7 +23,7 @@ import numpy as np
 from vsr.config import EncodeConfig
 from vsr.frames import FORMATS, YuvFrame
 from vsr.io.atomic import part_path
-from vsr.io.probe import MediaError, VideoInfo
+from vsr.io.probe import MediaError, VideoInfo, frame_rate
 
 __all__ = [
     "CONTAINER_FORMATS",
@@ -225,6 +225,7 @@ class ClipWriter:
         encode: EncodeConfig,
         source: av.container.InputContainer | None = None,
         rotation: int = 0,
+        codec: str | None = None,
     ) -> None:
         self.path = Path(path)
         self.rotation = rotation
@@ -235,6 +236,7 @@ class ClipWriter:
                 f"unsupported output extension {self.path.suffix!r}; use one of {', '.join(CONTAINER_FORMATS)}"
             )
         self.pix_fmt = pix_fmt
+        self.codec = codec or resolve_codec(self.path, encode.codec)  # an OutputSpec brings it decided
         self.container = av.open(str(self.part), mode="w", format=fmt)
         try:
             self._setup(width, height, info, encode, source)
@@ -245,8 +247,7 @@ class ClipWriter:
 
     def _setup(self, width: int, height: int, info: VideoInfo, encode: EncodeConfig,
                source: av.container.InputContainer | None) -> None:
-        rate = info.rate if info.rate and info.rate > 0 else Fraction(25)
-        codec = resolve_codec(self.path, encode.codec)
+        rate, codec = frame_rate(info.rate), self.codec
         try:
             stream = self.container.add_stream(codec, rate=rate)
         except (ValueError, av.error.FFmpegError) as exc:

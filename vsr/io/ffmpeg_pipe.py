@@ -27,7 +27,7 @@ import numpy as np
 from vsr.config import EncodeConfig
 from vsr.frames import FORMATS, YuvFrame, chroma_size
 from vsr.io.encode import CONTAINER_FORMATS, part_path, resolve_codec
-from vsr.io.probe import MediaError, VideoInfo
+from vsr.io.probe import MediaError, VideoInfo, frame_rate
 
 __all__ = ["FfmpegReader", "FfmpegWriter", "require_ffmpeg"]
 
@@ -180,15 +180,15 @@ class FfmpegWriter:
     stream_notes: tuple[str, ...] = ()  # ffmpeg copies every stream as it is
 
     def __init__(self, path: Path, *, width: int, height: int, pix_fmt: str, info: VideoInfo,
-                 encode: EncodeConfig, source: Path | None) -> None:
+                 encode: EncodeConfig, source: Path | None, codec: str | None = None) -> None:
         require_ffmpeg()
         self.path = Path(path)
         self.part = part_path(self.path)
         fmt = CONTAINER_FORMATS.get(self.path.suffix.lower())
         if fmt is None:
             raise MediaError(f"unsupported output extension {self.path.suffix!r}")
-        codec = resolve_codec(self.path, encode.codec)
-        rate = info.rate if info.rate and info.rate > 0 else Fraction(25)
+        codec = codec or resolve_codec(self.path, encode.codec)  # an OutputSpec brings it decided
+        rate = frame_rate(info.rate)
         video = ffmpeg.input("pipe:", format="rawvideo", pix_fmt=pix_fmt, s=f"{width}x{height}",
                              framerate=f"{rate.numerator}/{rate.denominator}")
         opts: dict[str, object] = {"vcodec": codec, "pix_fmt": encode.pix_fmt or pix_fmt, "f": fmt}

@@ -11,9 +11,11 @@ import av
 __all__ = [
     "CLEAN_BPP",
     "CLEAN_CODECS",
+    "FALLBACK_RATE",
     "MediaError",
     "VideoInfo",
     "bits_per_pixel",
+    "frame_rate",
     "open_input",
     "probe",
     "stream_source",
@@ -27,6 +29,15 @@ CLEAN_CODECS = frozenset({"ffv1", "huffyuv", "ffvhuff", "utvideo", "rawvideo", "
 # A stream at or above this many bits per pixel per frame is treated as clean: far above
 # streaming rates (about 0.02-0.5 for H.264/VP8 at 720p), where the codec leaves little to undo.
 CLEAN_BPP = 1.0
+
+
+# The frame rate assumed where a stream states none (or zero): PAL's, and ffmpeg's own default.
+FALLBACK_RATE = Fraction(25)
+
+
+def frame_rate(rate: Fraction | None) -> Fraction:
+    """``rate`` when it is a positive rate, else :data:`FALLBACK_RATE`."""
+    return rate if rate and rate > 0 else FALLBACK_RATE
 
 
 class MediaError(ValueError):

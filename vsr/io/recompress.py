@@ -16,7 +16,7 @@ import av
 import numpy as np
 
 from vsr.frames import FORMATS, YuvFrame
-from vsr.io.probe import MediaError
+from vsr.io.probe import FALLBACK_RATE, MediaError
 
 __all__ = ["CRF_RANGES", "Recompressor", "check_recompress"]
 
@@ -42,7 +42,7 @@ class Recompressor:
     """Encode and decode 8-bit YuvFrames one at a time (same size and format for the whole clip)."""
 
     def __init__(self, width: int, height: int, pix_fmt: str, *, codec: str = "libx264", crf: int = 28,
-                 rate: Fraction = Fraction(25)) -> None:
+                 rate: Fraction = FALLBACK_RATE) -> None:
         check_recompress(codec, crf)
         if FORMATS[pix_fmt].bit_depth != 8 or FORMATS[pix_fmt].subsampling is None:
             raise MediaError(f"--eval-crf needs 8-bit YUV frames, not {pix_fmt}")
