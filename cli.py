@@ -331,13 +331,7 @@ def train(quiet: bool, model_args: tuple[str, ...], data: tuple[Path, ...], scal
 
     cfg = TrainConfig(data=tuple(data), scale=int(scale), model_kwargs=_parse_model_args(model_args),
                       data_weights=tuple(data_weights), **opts)
-    import shlex
-
     from tqdm import tqdm
-
-    cfg.out.mkdir(parents=True, exist_ok=True)
-    with open(cfg.out / "command.txt", "a") as fh:  # the exact command, for the model card
-        fh.write(shlex.join(["vsr", *sys.argv[1:]]) + "\n")
 
     bar = tqdm(total=cfg.iterations, disable=quiet or not sys.stderr.isatty(), unit="it", dynamic_ncols=True)
 
@@ -346,7 +340,7 @@ def train(quiet: bool, model_args: tuple[str, ...], data: tuple[Path, ...], scal
         bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
 
     try:
-        result = run_training(cfg, progress=progress)
+        result = run_training(cfg, progress=progress, command=["vsr", *sys.argv[1:]])
     finally:
         bar.close()
     click.echo(

@@ -141,6 +141,7 @@ def test_extract_frames_then_train_cli(tmp_path: Path):
     ckpt = load_checkpoint(tmp_path / "run" / "best.pt")
     assert ckpt["model"] == "espcn" and ckpt["scale"] == 2 and ckpt["model_kwargs"] == {"num_features": 8}
     assert ckpt["meta"]["iteration"] in (4, 8)
+    assert (tmp_path / "run" / "command.txt").read_text().startswith("vsr ")  # the line the model card quotes
 
 
 def test_two_cpu_ranks_with_torchrun(frames_dir: Path, tmp_path: Path):
