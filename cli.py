@@ -431,23 +431,18 @@ def demo(out: Path, scale: str, quiet: bool) -> None:
       vsr demo --scale 4 --out /tmp/demo
     """
     _passive_thread_waits()
-    upscale_path = _pipeline("clip").upscale_path
-    make_sample_clip = _pipeline("demo").make_sample_clip
-    from vsr.config import DEFAULT_MODEL, EngineConfig, UpscaleConfig
+    bars: list[_Bar] = []
 
-    src = make_sample_clip(out / "sample.mp4")
-    model = DEFAULT_MODEL  # its weights must be there: no quiet fallback to bicubic
-    results = {}
-    for mode in ("plain", "eval"):
-        dst = out / (f"sample_x{scale}.mp4" if mode == "plain" else "sample_eval.mp4")
-        cfg = UpscaleConfig(engine=EngineConfig(model=model, scale=int(scale)), eval=mode == "eval",
-                            overwrite=True, quiet=quiet)
-        bar = _Bar(quiet, desc=mode)
-        try:
-            results[mode] = upscale_path(src, dst, cfg, progress=bar)
-        finally:
+    def progress_for(mode: str) -> _Bar:
+        bars.append(_Bar(quiet, desc=mode))
+        return bars[-1]
+
+    try:
+        result = _pipeline("demo").run_demo(out, int(scale), quiet=quiet, progress_for=progress_for)
+    finally:
+        for bar in bars:
             bar.close()
-    plain, ev = results["plain"], results["eval"]
+    src, plain, ev, model = result.sample, result.plain, result.eval, DEFAULT_MODEL
     click.echo(f"sample clip:   {src} ({plain.size_in[0]}x{plain.size_in[1]}, {plain.frames} frames, AAC audio)")
     click.echo(f"upscaled x{scale}:  {plain.dst} ({plain.size_out[0]}x{plain.size_out[1]}, {plain.fps:.1f} fps "
                f"on {plain.engine.device}/{plain.engine.runtime}/{plain.engine.dtype}, model {model}, "

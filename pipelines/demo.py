@@ -7,6 +7,8 @@ shows audio passthrough too. Nothing is downloaded.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -15,8 +17,35 @@ import cv2
 import numpy as np
 
 from vsr.color import rgb_to_ycbcr, to_uint
+from vsr.config import DEFAULT_MODEL, EngineConfig, UpscaleConfig
 
-__all__ = ["make_sample_clip"]
+from .clip import ClipReport, ProgressFn, upscale_path
+
+__all__ = ["DemoResult", "make_sample_clip", "run_demo"]
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    sample: Path
+    plain: ClipReport  # the sample upscaled with the default model
+    eval: ClipReport  # the sample as ground truth: downscaled, upscaled, compared
+
+
+def run_demo(out: Path, scale: int, *, quiet: bool = False,
+             progress_for: Callable[[str], ProgressFn | None] | None = None) -> DemoResult:
+    """Draw ``OUT/sample.mp4``, upscale it with the default model, then run it in ``--eval`` mode.
+
+    The default model's weights must be there: no quiet fallback to bicubic.
+    ``progress_for(mode)``: a progress callback for the ``plain`` and ``eval`` runs.
+    """
+    src = make_sample_clip(Path(out) / "sample.mp4")
+    reports = {}
+    for mode in ("plain", "eval"):
+        dst = Path(out) / (f"sample_x{scale}.mp4" if mode == "plain" else "sample_eval.mp4")
+        cfg = UpscaleConfig(engine=EngineConfig(model=DEFAULT_MODEL, scale=scale), eval=mode == "eval",
+                            overwrite=True, quiet=quiet)
+        reports[mode] = upscale_path(src, dst, cfg, progress=progress_for(mode) if progress_for else None)
+    return DemoResult(src, reports["plain"], reports["eval"])
 
 
 def _picture(t: int, width: int, height: int) -> np.ndarray:
