@@ -20,7 +20,17 @@ from typing import Any
 import click
 
 from vsr import __version__
-from vsr.config import DEFAULT_MODEL, MODELS, RUNTIMES, SAMPLERS, SOURCES
+from vsr.config import (
+    DEFAULT_MODEL,
+    DEGRADATIONS,
+    ENSEMBLES,
+    MODEL_SCALES,
+    MODELS,
+    RUNTIMES,
+    SAMPLERS,
+    SCALES,
+    SOURCES,
+)
 
 # `pipelines` in the repository; `vsr_app.pipelines` beside `vsr_app.cli` when installed from
 # a wheel (which takes no generic top-level name). The pipelines import each other relatively.
@@ -31,8 +41,10 @@ def _pipeline(name: str) -> Any:
     """The pipelines module ``name`` (imported on first use: the CLI starts without torch)."""
     return importlib.import_module(f"{_PIPELINES}.{name}")
 
-SCALES = ("2", "3", "4", "8", "9", "16")
-ENSEMBLES = ("1", "2", "4", "8")  # self-ensemble sizes (vsr.engine.DIHEDRAL_SUBSETS)
+# click.Choice takes strings; the values come from vsr.config
+SCALE_CHOICES = tuple(map(str, SCALES))
+MODEL_SCALE_CHOICES = tuple(map(str, MODEL_SCALES))
+ENSEMBLE_CHOICES = tuple(map(str, ENSEMBLES))
 RUNTIME_CHOICES = ("auto", *RUNTIMES)
 USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError, KeyError)
 
@@ -120,7 +132,7 @@ def main(verbose: int) -> None:
 def upscale_options(fn: Callable) -> Callable:
     """The per-clip options shared by ``upscale`` and ``batch`` (one list)."""
     options = [
-        click.option("--scale", type=click.Choice(SCALES), default="2", show_default=True,
+        click.option("--scale", type=click.Choice(SCALE_CHOICES), default="2", show_default=True,
                      help="Total upscaling factor: 2, 3, 4 in one pass; 8 = 2 x 3 passes, 9 = 3 x 2, "
                           "16 = 4 x 2 or 2 x 4."),
         click.option("--model", type=click.Choice(MODELS), default=DEFAULT_MODEL, show_default=True,
@@ -131,7 +143,7 @@ def upscale_options(fn: Callable) -> Callable:
                      help="Run a smaller-scale model N times (x4 = x2 twice)."),
         click.option("--correct", type=click.FloatRange(0, 255), default=None,
                      help="Correction filter: replace pixels farther than this from bicubic."),
-        click.option("--ensemble", type=click.Choice(ENSEMBLES), default="1", show_default=True,
+        click.option("--ensemble", type=click.Choice(ENSEMBLE_CHOICES), default="1", show_default=True,
                      help="Self-ensemble: average over N flipped/transposed copies (N times slower)."),
         click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, mps."),
         click.option("--dtype", "--precision", "dtype", default="auto", show_default=True,
@@ -153,7 +165,7 @@ def upscale_options(fn: Callable) -> Callable:
                      help="pyav (in-process) or ffmpeg (system binary through pipes)."),
         click.option("--eval", "eval_mode", is_flag=True,
                      help="Treat the input as ground truth: degrade, upscale, compare."),
-        click.option("--degrade", type=click.Choice(["bicubic", "blur"]), default="bicubic", show_default=True,
+        click.option("--degrade", type=click.Choice(DEGRADATIONS), default="bicubic", show_default=True,
                      help="Degradation for --eval and the LR-consistency metric."),
         click.option("--reference", type=click.Path(path_type=Path), default=None,
                      help="Clip to compare each output frame with (PSNR/SSIM-Y)."),
@@ -260,7 +272,7 @@ def _parse_model_args(items: tuple[str, ...]) -> dict[str, Any]:
 
 @main.command()
 @click.option("--model", type=click.Choice(MODELS), required=True, help="Model to train (see 'vsr models').")
-@click.option("--scale", type=click.Choice(["2", "3", "4"]), required=True)
+@click.option("--scale", type=click.Choice(MODEL_SCALE_CHOICES), required=True)
 @click.option("--data", type=click.Path(exists=True, path_type=Path), multiple=True, required=True,
               help="Folder of training images or extracted frames (repeatable; recursive).")
 @click.option("--val", type=click.Path(exists=True, path_type=Path), default=None,
@@ -354,11 +366,11 @@ def train(quiet: bool, model_args: tuple[str, ...], data: tuple[Path, ...], scal
 @main.command(name="eval")
 @click.argument("folders", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--model", type=click.Choice(MODELS), default=DEFAULT_MODEL, show_default=True)
-@click.option("--scale", type=click.Choice(SCALES), default="2", show_default=True)
+@click.option("--scale", type=click.Choice(SCALE_CHOICES), default="2", show_default=True)
 @click.option("--weights", type=click.Path(path_type=Path), default=None)
 @click.option("--passes", type=click.IntRange(1, 4), default=1, show_default=True)
 @click.option("--correct", type=click.FloatRange(0, 255), default=None)
-@click.option("--ensemble", type=click.Choice(ENSEMBLES), default="1", show_default=True,
+@click.option("--ensemble", type=click.Choice(ENSEMBLE_CHOICES), default="1", show_default=True,
               help="Self-ensemble over N flipped/transposed copies.")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--dtype", "--precision", "dtype", default="fp32", show_default=True,
@@ -419,7 +431,7 @@ def extract_frames(clip: Path, folder: Path, every: int, y_only: bool, quiet: bo
 @main.command()
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("demo"), show_default=True,
               help="Folder for the sample clip and its upscaled copy.")
-@click.option("--scale", type=click.Choice(["2", "3", "4"]), default="2", show_default=True)
+@click.option("--scale", type=click.Choice(MODEL_SCALE_CHOICES), default="2", show_default=True)
 @click.option("--quiet", is_flag=True)
 @_fail_cleanly
 def demo(out: Path, scale: str, quiet: bool) -> None:
@@ -572,7 +584,7 @@ def batch(src_dir: Path, dst_dir: Path, globs: tuple[str, ...], ext: str | None,
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder for the runs and the table.")
 @click.option("--model", type=click.Choice(MODELS), default="fast", show_default=True,
               help="The small model every run trains.")
-@click.option("--scale", type=click.Choice(["2", "3", "4"]), default="2", show_default=True)
+@click.option("--scale", type=click.Choice(MODEL_SCALE_CHOICES), default="2", show_default=True)
 @click.option("--iterations", type=click.IntRange(1, None), default=1000, show_default=True)
 @click.option("--batch-size", type=click.IntRange(1, None), default=16, show_default=True)
 @click.option("--patch-size", type=click.IntRange(8, None), default=64, show_default=True)
@@ -603,7 +615,7 @@ def rank_datasets(sets: tuple[Path, ...], eval_sets: tuple[Path, ...], scale: st
 @main.command()
 @click.argument("source")
 @click.option("--models", required=True, help="Comma-separated model names, e.g. bicubic,espcn,edsr.")
-@click.option("--scale", type=click.Choice(["2", "3", "4"]), default="2", show_default=True)
+@click.option("--scale", type=click.Choice(MODEL_SCALE_CHOICES), default="2", show_default=True)
 @click.option("--crop", default=None, help="X,Y,W,H in output pixels [default: a central 192 px square].")
 @click.option("--as-lr", is_flag=True, help="SOURCE is the low-resolution input (no reference, no PSNR).")
 @click.option("--device", default="cpu", show_default=True)
@@ -628,7 +640,7 @@ def compare(source: str, models: str, scale: str, crop: str | None, as_lr: bool,
 
 @main.command(name="export")
 @click.argument("model")
-@click.option("--scale", type=click.Choice(["2", "3", "4"]), default="2", show_default=True)
+@click.option("--scale", type=click.Choice(MODEL_SCALE_CHOICES), default="2", show_default=True)
 @click.option("--weights", type=click.Path(path_type=Path), default=None,
               help="Checkpoint file (default: the shipped weights for model and scale).")
 @click.option("--format", "fmt", type=click.Choice(["onnx"]), default="onnx", show_default=True)

@@ -193,3 +193,11 @@ def test_non_finite_output_is_refused_per_batch():
     engine = Engine(Overflow(), device="cpu", dtype="fp32", batch_size=2)
     with pytest.raises(NonFiniteOutput, match="NaN or inf"):
         engine.upscale_y(np.zeros((2, 8, 8), np.uint8))
+
+
+def test_one_list_of_ensemble_sizes():
+    from vsr.config import ENSEMBLES
+    from vsr.engine import DIHEDRAL_SUBSETS
+
+    assert tuple(sorted(DIHEDRAL_SUBSETS)) == ENSEMBLES
+    assert all(len(DIHEDRAL_SUBSETS[n]) == n == len(set(DIHEDRAL_SUBSETS[n])) for n in ENSEMBLES)

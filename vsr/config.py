@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEFAULT_MODEL", "MODELS", "RUNTIMES", "SAMPLERS", "SOURCES", "EncodeConfig", "EngineConfig", "TrainConfig",
+__all__ = ["DEFAULT_MODEL", "DEGRADATIONS", "ENSEMBLES", "MODELS", "MODEL_SCALES", "RUNTIMES", "SAMPLERS", "SCALES",
+           "SOURCES", "EncodeConfig", "EngineConfig", "TrainConfig",
            "UpscaleConfig"]
 
 # The model `vsr upscale` and `vsr demo` run when none is named. Its shipped
@@ -21,6 +22,12 @@ RUNTIMES = ("torch", "onnxruntime", "openvino")
 # Which weights of a model to run: trained on clean LR, or on compressed (H.264) LR; "auto"
 # decides per input from the stream (vsr.io.probe.stream_source).
 SOURCES = ("auto", "clean", "compressed")
+# Scales one model pass makes; with --passes their powers (the CLI's --scale choices).
+MODEL_SCALES = (2, 3, 4)
+SCALES = (2, 3, 4, 8, 9, 16)
+# Self-ensemble sizes (vsr.engine.DIHEDRAL_SUBSETS) and the LR degradations of --eval / vsr eval.
+ENSEMBLES = (1, 2, 4, 8)
+DEGRADATIONS = ("bicubic", "blur")
 # How training draws its patches: uniformly, or by PSNR gain over bicubic (vsr.data.gain).
 SAMPLERS = ("uniform", "gain")
 
@@ -47,9 +54,9 @@ class EngineConfig:
             raise ValueError(f"unknown runtime {self.runtime!r}; known: auto, {', '.join(RUNTIMES)}")
         if self.passes < 1:
             raise ValueError("passes must be >= 1")
-        if self.ensemble not in (1, 2, 4, 8):
+        if self.ensemble not in ENSEMBLES:
             raise ValueError(f"unsupported ensemble {self.ensemble}; supported: 1, 2, 4, 8")
-        if self.model_scale ** self.passes != self.scale or self.model_scale not in (2, 3, 4):
+        if self.model_scale ** self.passes != self.scale or self.model_scale not in MODEL_SCALES:
             raise ValueError(
                 f"unsupported scale {self.scale}"
                 + (f" in {self.passes} passes" if self.passes > 1 else "")
@@ -103,7 +110,7 @@ class UpscaleConfig:
             raise ValueError("--eval and --reference cannot be combined")
         if self.eval_crf is not None and not self.eval:
             raise ValueError("--eval-crf needs --eval (it compresses the degraded copy)")
-        if self.degrade not in ("bicubic", "blur"):
+        if self.degrade not in DEGRADATIONS:
             raise ValueError(f"unknown degradation {self.degrade!r}; known: bicubic, blur")
 
 
@@ -168,7 +175,7 @@ class TrainConfig:
                 raise ValueError("--gan with a feature loss needs --feature-net (a shipped checkpoint)")
             if min(self.adv_weight, self.pixel_weight, self.feature_weight, self.d_lr) < 0 or self.d_features < 8:
                 raise ValueError("GAN weights and --d-lr must be >= 0 and --d-features >= 8")
-        if self.scale not in (2, 3, 4):
+        if self.scale not in MODEL_SCALES:
             raise ValueError(f"unsupported scale {self.scale}; supported: 2, 3, 4")
         if self.patch_size % self.scale:
             raise ValueError("patch size must be a multiple of the scale")

@@ -18,10 +18,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from vsr.color import to_uint
+from vsr.config import DEGRADATIONS
 
 __all__ = ["DEGRADATIONS", "blur_downscale", "degrade", "imresize"]
 
-DEGRADATIONS = ("bicubic", "blur")
 
 
 def _cubic(x: NDArray[np.float64]) -> NDArray[np.float64]:

@@ -6,9 +6,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vsr.config import MODEL_SCALES
+
 __all__ = ["ResBlock", "Upsampler", "bicubic_upsample", "check_scale", "make_activation"]
 
-SCALES = (2, 3, 4)
+SCALES = MODEL_SCALES
 
 
 def check_scale(scale: int) -> int:
