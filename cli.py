@@ -292,7 +292,9 @@ def _parse_model_args(items: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--warmup", type=click.IntRange(0, None), default=0, show_default=True)
 @click.option("--loss", type=click.Choice(["l1", "l2"]), default="l1", show_default=True)
 @click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True)
-@click.option("--ema", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True)
+@click.option("--ema", type=click.FloatRange(0, 1, max_open=True), default=0.0, show_default=True,
+              help="Decay of an exponential moving average of the weights, which validation and export use "
+                   "(warmed up as (1 + t) / (10 + t) over the first steps).")
 @click.option("--degradation", default="bicubic", show_default=True,
               help="bicubic, blur, or a chain such as 'blur:0.5:0.2-1.2,bicubic,noise:0.3:1-6,jpeg:0.3:40-95,"
                    "h264:0.5:18-33' (NAME:probability:range; see vsr/degrade_chain.py).")

@@ -225,3 +225,13 @@ def test_each_rank_takes_its_local_gpu(monkeypatch: pytest.MonkeyPatch):
     assert loop._rank_device(torch.device("cpu")) == torch.device("cpu")
     monkeypatch.delenv("LOCAL_RANK")
     assert loop._rank_device(torch.device("cuda")) == torch.device("cuda")
+
+
+def test_ema_warms_up_so_a_short_run_forgets_its_random_start():
+    from vsr.train.loop import ema_decay
+
+    assert ema_decay(0.999, 0) == pytest.approx(0.1) and ema_decay(0.999, 10**6) == 0.999
+    kept = 1.0
+    for it in range(2000):  # the share of the initial weights left in the average
+        kept *= ema_decay(0.999, it)
+    assert kept < 1e-3 < 0.999**2000
