@@ -130,6 +130,14 @@ def update_manifest(file_name: str, fields: dict[str, Any], *, replace_entry: bo
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
 
 
+def drop_manifest_entry(file_name: str) -> None:
+    manifest_path = ROOT / "weights" / "MANIFEST.json"
+    if manifest_path.exists():
+        manifest = json.loads(manifest_path.read_text())
+        manifest["weights"] = [e for e in manifest["weights"] if e["file"] != file_name]
+        manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+
+
 def engine_config(ckpt: dict[str, Any], path: Path) -> EngineConfig:
     return EngineConfig(model=ckpt["model"], scale=int(ckpt["scale"]), weights=path, device="cpu", dtype="fp32",
                         runtime="torch")
@@ -163,6 +171,7 @@ def main() -> None:
     ckpt = load_checkpoint(src)
     dst = ROOT / "weights" / f"{args.name}.pt"
     shutil.copy(src, dst)
+    drop_manifest_entry(dst.name)  # re-shipping: the old entry's sha256 would refuse the new file
     cfg = engine_config(ckpt, dst)
     results, info = evaluate_sets(cfg, [DATA / s for s in SETS])
     results_bf16 = []
