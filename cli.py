@@ -97,7 +97,7 @@ class _Group(click.Group):
             return super().main(*args, **kwargs)
         previous = signal.signal(signal.SIGTERM, _raise_terminated)
         try:
-            return super().main(*args, standalone_mode=False, **kwargs)
+            return super().main(*args, standalone_mode=False, **kwargs)  # type: ignore[call-overload]
         except click.exceptions.Exit as exc:
             sys.exit(exc.exit_code)
         except click.ClickException as exc:

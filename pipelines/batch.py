@@ -361,7 +361,7 @@ def _run_local(cfg: BatchConfig, tasks: list[Task], record: Callable[[dict[str, 
     """Run ``tasks`` here (``--jobs 1``) or one spawned process each; ``worker`` is the
     process entry point (:func:`_task_process`; tests put a failing one in its place)."""
     worker = worker or _task_process
-    devices = list(cfg.devices) or [None]
+    devices: list[str | None] = [*cfg.devices] or [None]
     if cfg.jobs == 1:  # in this process: the current clip's frames can be reported, one engine serves all
         engines: dict[tuple[str | None, str], Any] = {}
         for i, task in enumerate(tasks):
@@ -386,7 +386,7 @@ def _run_local(cfg: BatchConfig, tasks: list[Task], record: Callable[[dict[str, 
                 proc.start()
                 send.close()
                 running[recv] = (proc, recv, task)
-            for recv in wait(list(running)):
+            for recv in wait(list(running)):  # type: ignore[assignment]  # the keys are Connections
                 proc, _, task = running.pop(recv)
                 try:
                     rec = recv.recv()

@@ -105,8 +105,8 @@ def run_bench(src: Path, cfg: UpscaleConfig, *, frames: int = 48) -> BenchReport
         bicubic = replace(cfg.engine, model="bicubic", weights=None)
         for label, model_cfg in (("model", cfg.engine), ("bicubic", bicubic)):
             run_cfg = replace(cfg, engine=model_cfg, overwrite=True, quiet=True)
-            engine = (auto, auto_info) if label == "model" else build_engine(model_cfg)
-            clip = upscale_path(src, Path(tmp) / f"e2e_{label}{dst.suffix}", run_cfg, engine=engine)
+            pair = (auto, auto_info) if label == "model" else build_engine(model_cfg)
+            clip = upscale_path(src, Path(tmp) / f"e2e_{label}{dst.suffix}", run_cfg, engine=pair)
             setattr(report, f"e2e_fps_{label}", clip.fps)
             setattr(report, f"e2e_split_{label}", {k: round(v, 2) for k, v in clip.split_seconds.items()})
     return report

@@ -406,6 +406,7 @@ def _upscale_image(src: Path, dst: Path, cfg: UpscaleConfig, engine_info: tuple[
     if mode == "eval":
         lr, target = degrade_frame(frame, scale, cfg.degrade)
     elif mode == "reference":
+        assert cfg.reference is not None  # _mode says so
         ref = read_rgb(cfg.reference)
         target = to_uint(rgb_to_y(ref))
     out = upscale_frames(engine, [lr])[0]

@@ -46,6 +46,8 @@ def export_model(model: str, scale: int, out: Path, *, weights: Path | None = No
         x = torch.rand(1, 1, 37, 53, generator=torch.Generator().manual_seed(0))  # odd sizes: dynamic axes
         with torch.inference_mode():
             ref = module(x).float().numpy()
-        got = build_runner("onnxruntime", module, "fp32")(x).numpy()
+        runner = build_runner("onnxruntime", module, "fp32")
+        assert runner is not None  # None only for torch
+        got = runner(x).numpy()
         diff = float(np.abs(got - ref).max())
     return ExportResult(out, len(buf.getvalue()), OPSET, diff)

@@ -67,7 +67,7 @@ class Chain:
 
     def downscale(self, hr: NDArray[np.uint8], scale: int, rng: np.random.Generator) -> NDArray[np.uint8]:
         """Blur steps, then the downscale: uint8 (H, W) → uint8 (H/s, W/s)."""
-        x = hr
+        x: NDArray = hr
         for step in self.pre:
             sigma = step.draw(rng)
             if sigma is not None:
@@ -76,7 +76,7 @@ class Chain:
 
     def corrupt(self, lr: NDArray[np.uint8], rng: np.random.Generator) -> NDArray[np.uint8]:
         """Noise, JPEG and H.264 steps on an LR patch, in order: uint8 (h, w) → uint8 (h, w)."""
-        x = lr
+        x: NDArray = lr
         for step in self.post:
             value = step.draw(rng)
             if value is None:
@@ -87,7 +87,10 @@ class Chain:
                 ok, buf = cv2.imencode(".jpg", x, [cv2.IMWRITE_JPEG_QUALITY, round(value)])
                 if not ok:
                     raise ValueError("OpenCV could not encode a JPEG")
-                x = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
+                decoded = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
+                if decoded is None:
+                    raise ValueError("OpenCV could not decode its own JPEG")
+                x = decoded
             elif step.name == "h264":
                 from vsr.io.recompress import h264_roundtrip_y  # PyAV only where the step is used
 
@@ -101,7 +104,8 @@ def parse_chain(spec: str) -> Chain:
     bases = [p for p in parts if p in DEGRADATIONS]
     if len(bases) != 1:
         raise ValueError(f"degradation {spec!r}: needs exactly one downscale ({' or '.join(DEGRADATIONS)})")
-    pre, post = [], []
+    pre: list[Step] = []
+    post: list[Step] = []
     seen_base = False
     for part in parts:
         if part in DEGRADATIONS:

@@ -208,7 +208,7 @@ class Engine:
         # In place, like the move to the device; a training loop that validates
         # with its live model passes False to keep the optimizer's layout.
         layout = torch.channels_last if channels_last else torch.contiguous_format
-        self.model = model.to(self.device, memory_format=layout).eval()
+        self.model = model.to(self.device, memory_format=layout).eval()  # type: ignore[call-overload]
         if dtype == "int8":
             self.choice = self._choose_int8(runtime, int8_graph)
             dtype = torch.float32  # what the graph takes and returns; its convolutions run in int8
@@ -221,12 +221,14 @@ class Engine:
         if self.dtype == torch.float16 and self.device.type == "cpu":
             raise ValueError("fp16 is not supported on the CPU; use bf16 or fp32")
         # Built once here (graph export, compilation): then reused for every frame and size.
+        self.runner: Callable[[torch.Tensor], torch.Tensor] | None
         if self.choice.precision == "int8":
+            assert int8_graph is not None  # _choose_int8 refuses int8 without a graph
             self.runner = build_int8_runner(int8_graph)
         else:
             self.runner = (build_runner(self.runtime, self.model, self.choice.precision)
                            if self.runtime != "torch" else None)
-        self.scale = int(model.scale)
+        self.scale = int(model.scale)  # type: ignore[arg-type]  # every registered model has .scale
         self.batch_size = max(1, int(batch_size))
         self.tile = tile
         self.tile_overlap = tile_overlap
@@ -288,10 +290,11 @@ class Engine:
             return self._net(x)
         # Self-ensemble (Lim et al. 2017, "EDSR+"): the mean over flipped and
         # transposed copies, each mapped back. Costs `ensemble` forwards.
-        total = None
-        for flip_h, flip_w, transpose in DIHEDRAL_SUBSETS[self.ensemble]:
-            out = _undo_dihedral(self._net(_dihedral(x, flip_h, flip_w, transpose)), flip_h, flip_w, transpose)
-            total = out if total is None else total.add_(out)
+        outs = (_undo_dihedral(self._net(_dihedral(x, fh, fw, t)), fh, fw, t)
+                for fh, fw, t in DIHEDRAL_SUBSETS[self.ensemble])
+        total = next(outs)
+        for out in outs:
+            total.add_(out)
         return total.div_(self.ensemble)
 
     def _run(self, x: torch.Tensor) -> torch.Tensor:

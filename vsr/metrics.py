@@ -56,7 +56,7 @@ def ssim(a: NDArray, b: NDArray, *, crop_border: int = 0, data_range: float = 25
     window = g @ g.T
 
     def filt(img: NDArray[np.float64]) -> NDArray[np.float64]:
-        return cv2.filter2D(img, -1, window)[5:-5, 5:-5]  # 'valid' region only
+        return np.asarray(cv2.filter2D(img, -1, window), np.float64)[5:-5, 5:-5]  # 'valid' region only
 
     mu_x, mu_y = filt(x), filt(y)
     sxx = filt(x * x) - mu_x**2

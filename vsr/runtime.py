@@ -126,12 +126,13 @@ def export_onnx(model: nn.Module, f: str | Path | io.BytesIO, *, opset: int = OP
         raise RuntimeUnavailable("ONNX export needs the onnx package; pip install 'vsr[onnx]'")
     model = copy.deepcopy(model)  # the caller's module keeps its dtype, device and layout
     if hasattr(model, "reparameterize"):
-        model = model.reparameterize()
-    model = model.float().eval().to("cpu", memory_format=torch.contiguous_format)
+        model = model.reparameterize()  # type: ignore[operator]  # checked with hasattr
+    model = model.float().eval().to("cpu", memory_format=torch.contiguous_format)  # type: ignore[call-overload]
     example = torch.rand(1, 1, 32, 32)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
-        torch.onnx.export(model, (example,), f, dynamo=False, opset_version=opset, input_names=["lr"],
+        torch.onnx.export(model, (example,), f,  # type: ignore[arg-type]  # a BytesIO works too
+                          dynamo=False, opset_version=opset, input_names=["lr"],
                           output_names=["sr"], do_constant_folding=True,
                           dynamic_axes={"lr": {0: "n", 2: "h", 3: "w"}, "sr": {0: "n", 2: "sh", 3: "sw"}})
 
@@ -337,6 +338,7 @@ def pick_runtime(model: nn.Module, precisions: tuple[str, ...], *, runtimes: tup
     for name, precision in candidates:
         try:
             runner = build_runner(name, model, precision) if name != "torch" else _torch_fn(model, precision)
+            assert runner is not None  # build_runner gives None only for torch
             ms[f"{name}/{precision}"] = 1e3 * _time_runner(runner, x, reps)
         except (RuntimeError, MemoryError) as exc:  # e.g. under a memory limit: the others still run
             if name == "torch":
@@ -344,11 +346,12 @@ def pick_runtime(model: nn.Module, precisions: tuple[str, ...], *, runtimes: tup
             log.warning("runtime probe: %s/%s failed (%s); not a candidate", name, precision,
                         str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
     candidates = [(n, p) for n, p in candidates if f"{n}/{p}" in ms]
-    best = {p: min(((ms[f"{n}/{q}"], n) for n, q in candidates if q == p), default=None) for p in precisions}
-    if best.get("fp32") and best.get("bf16"):
+    best = {p: min((ms[f"{n}/{q}"], n) for n, q in candidates if q == p) for p in precisions
+            if any(q == p for _, q in candidates)}
+    if "fp32" in best and "bf16" in best:
         precision = "bf16" if best["bf16"][0] * BF16_MARGIN < best["fp32"][0] else "fp32"
     else:
-        precision = next(p for p in precisions if best.get(p))
+        precision = next(p for p in precisions if p in best)
     choice = Choice(best[precision][1], precision, reason="probe", ms={k: round(v, 2) for k, v in ms.items()})
     log.info("runtime probe (%s ms): %s/%s", ms, choice.runtime, choice.precision)
     if use_cache:

@@ -190,7 +190,7 @@ def average_state_dicts(state_dicts: list[dict[str, torch.Tensor]]) -> dict[str,
     for k in keys:
         last = state_dicts[-1][k]
         if last.is_floating_point():
-            total = sum(sd[k].detach().to(torch.float64) for sd in state_dicts)
+            total = torch.stack([sd[k].detach().to(torch.float64) for sd in state_dicts]).sum(0)
             out[k] = (total / len(state_dicts)).to(last.dtype)
         else:
             out[k] = last.detach().clone()

@@ -9,7 +9,7 @@ writer from that spec alone. No torch.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -43,7 +43,8 @@ class Writer(Protocol):
     """Frames (and passthrough packets) to ``OUT.part``; ``close`` renames it into place, ``abort``
     removes it. ``stream_notes``: the audio/subtitle streams transcoded or dropped, and why."""
 
-    stream_notes: tuple[str, ...]
+    @property
+    def stream_notes(self) -> Sequence[str]: ...
 
     def write(self, frame: YuvFrame) -> None: ...
 

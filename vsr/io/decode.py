@@ -19,6 +19,7 @@ import logging
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
+from typing import TypeAlias
 
 import av
 import numpy as np
@@ -39,12 +40,12 @@ LIMITED_RANGE = 1  # AVCOL_RANGE_MPEG
 _SAME_SAMPLES = {"nv12": "yuv420p", "nv21": "yuv420p", "p010le": "yuv420p10le", "nv16": "yuv422p"}
 _RGB_FAMILY = ("rgb", "bgr", "gbr", "argb", "abgr", "rgba", "bgra", "pal8", "0rgb", "rgb0", "bgr0", "0bgr")
 
-Item = YuvFrame | av.Packet
+Item: TypeAlias = YuvFrame | av.Packet
 
 
 def _plane_array(plane: av.video.plane.VideoPlane, dtype: type) -> NDArray:
     itemsize = np.dtype(dtype).itemsize
-    arr = np.frombuffer(plane, dtype=dtype).reshape(plane.height, plane.line_size // itemsize)
+    arr: NDArray = np.frombuffer(plane, dtype=dtype).reshape(plane.height, plane.line_size // itemsize)
     return arr[:, : plane.width].copy()
 
 

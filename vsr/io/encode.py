@@ -295,6 +295,8 @@ class ClipWriter:
                     except (ValueError, av.error.FFmpegError) as exc:
                         reason = str(exc)
                     fmt = CONTAINER_FORMATS.get(self.path.suffix.lower(), "")
+                    target: str | None
+                    make: type[_AudioTranscoder] | type[_SubtitleTranscoder]
                     if s.type == "audio":
                         target = _AUDIO_FOR_CONTAINER.get(fmt, "aac")
                         make = _AudioTranscoder

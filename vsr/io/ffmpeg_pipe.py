@@ -144,6 +144,7 @@ class FfmpegReader:
             index = 0
             try:
                 while True:
+                    assert proc.stdout is not None  # Popen(stdout=PIPE)
                     raw = proc.stdout.read(sum(sizes))
                     if not raw:
                         break
@@ -157,7 +158,8 @@ class FfmpegReader:
                     yield YuvFrame(tuple(planes), self.pix_fmt, pts, self.info.time_base, index)
                     index += 1
             finally:
-                proc.stdout.close()
+                if proc.stdout is not None:
+                    proc.stdout.close()
                 code = proc.wait()
             if code != 0:
                 raise MediaError(f"ffmpeg could not decode {self.path}: {_stderr_tail(err)}")
@@ -215,7 +217,7 @@ class FfmpegWriter:
     def write(self, frame: YuvFrame) -> None:
         try:
             for plane in frame.planes:
-                self.proc.stdin.write(np.ascontiguousarray(plane).tobytes())
+                self.proc.stdin.write(np.ascontiguousarray(plane).tobytes())  # type: ignore[union-attr]
         except BrokenPipeError:
             raise MediaError(f"ffmpeg stopped encoding: {_stderr_tail(self._err)}") from None
         self.frames += 1
@@ -225,7 +227,7 @@ class FfmpegWriter:
         audio and subtitles from the source itself."""
 
     def close(self) -> None:
-        self.proc.stdin.close()
+        self.proc.stdin.close()  # type: ignore[union-attr]  # Popen(stdin=PIPE)
         if self.proc.wait() != 0:
             msg = _stderr_tail(self._err)
             self.abort()

@@ -20,6 +20,7 @@ def count_macs(model: nn.Module, height: int, width: int, in_channels: int = 1) 
 
     def conv_hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
         nonlocal total
+        assert isinstance(module, (nn.Conv2d, nn.ConvTranspose2d))  # hooked on those only
         kh, kw = module.kernel_size
         if isinstance(module, nn.ConvTranspose2d):
             # Each input element is spread over out_channels/groups x kernel area outputs.

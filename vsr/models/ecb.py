@@ -40,8 +40,16 @@ _SOBEL_Y = ((1.0, 2.0, 1.0), (0.0, 0.0, 0.0), (-1.0, -2.0, -1.0))
 _LAPLACIAN = ((0.0, 1.0, 0.0), (1.0, -4.0, 1.0), (0.0, 1.0, 0.0))
 
 
+
+def _bias(conv: nn.Conv2d) -> torch.Tensor:
+    """A convolution's bias (every conv here has one)."""
+    assert conv.bias is not None
+    return conv.bias
+
 class _MaskBranch(nn.Module):
     """1x1 conv, then a fixed depthwise 3x3 mask with a learned scale and bias per channel."""
+
+    mask: torch.Tensor  # a buffer (fixed), registered below
 
     def __init__(self, in_ch: int, out_ch: int, mask: tuple[tuple[float, ...], ...]) -> None:
         super().__init__()
@@ -58,7 +66,7 @@ class _MaskBranch(nn.Module):
         k1 = self.conv.weight[:, :, 0, 0]  # (out, in)
         m = (self.scale * self.mask)[:, 0]  # (out, 3, 3)
         weight = m[:, None] * k1[:, :, None, None]
-        bias = self.bias + self.conv.bias * m.sum(dim=(1, 2))
+        bias = self.bias + _bias(self.conv) * m.sum(dim=(1, 2))
         return weight, bias
 
 
@@ -94,11 +102,11 @@ class ECB(nn.Module):
     def fused_kernel(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The one 3x3 ``(weight (out, in, 3, 3), bias (out,))`` equal to the sum of the branches."""
         weight = self.conv3.weight.clone()
-        bias = self.conv3.bias.clone()
+        bias = _bias(self.conv3).clone()
         k1 = self.expand.weight[:, :, 0, 0]  # (mid, in)
         k2 = self.squeeze.weight  # (out, mid, 3, 3)
         weight += torch.einsum("omhw,mi->oihw", k2, k1)
-        bias += self.squeeze.bias + torch.einsum("omhw,m->o", k2, self.expand.bias)
+        bias += _bias(self.squeeze) + torch.einsum("omhw,m->o", k2, _bias(self.expand))
         for branch in (self.sobel_x, self.sobel_y, self.laplacian):
             w, b = branch.fused()
             weight += w
@@ -112,7 +120,7 @@ class ECB(nn.Module):
         weight, bias = self.fused_kernel()
         conv = nn.Conv2d(self.in_ch, self.out_ch, 3, padding=1, device=weight.device, dtype=weight.dtype)
         conv.weight.data.copy_(weight)
-        conv.bias.data.copy_(bias)
+        _bias(conv).data.copy_(bias)
         return conv
 
 

@@ -56,7 +56,7 @@ class EDSR(nn.Module):
         if residual:
             last = [m for m in self.tail if isinstance(m, nn.Conv2d)][-1]
             nn.init.zeros_(last.weight)
-            nn.init.zeros_(last.bias)
+            nn.init.zeros_(last.bias)  # type: ignore[arg-type]  # bias=True
 
     @property
     def num_blocks(self) -> int:
@@ -124,7 +124,7 @@ class ProgressiveEDSR(nn.Module):
             return src
         out = {}
         for i, stage in enumerate(self.stages):
-            out.update({f"stages.{i}.{name}": value for name, value in stage.adapt_state_dict(src).items()})
+            out.update({f"stages.{i}.{name}": value for name, value in stage.adapt_state_dict(src).items()})  # type: ignore[operator]
         return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -55,15 +55,17 @@ class ESPCN(nn.Module):
         for _ in range(mid_layers - 1):
             conv = nn.Conv2d(mid_features, mid_features, 3, padding=1)
             nn.init.dirac_(conv.weight)
-            nn.init.zeros_(conv.bias)
+            nn.init.zeros_(conv.bias)  # type: ignore[arg-type]  # bias=True
             act = make_activation(activation, mid_features)
             if isinstance(act, nn.PReLU):
                 nn.init.ones_(act.weight)
             extra += [conv, act]
         self.extra = nn.Sequential(*extra)
         if residual:  # start as exact bicubic: the last conv outputs zero
-            nn.init.zeros_(self.body[4].weight)
-            nn.init.zeros_(self.body[4].bias)
+            last = self.body[4]
+            assert isinstance(last, nn.Conv2d)
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)  # type: ignore[arg-type]  # bias=True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.body[4:](self.extra(self.body[:4](x)))

@@ -309,7 +309,7 @@ def fit(cfg: TrainConfig, progress: ProgressFn | None = None) -> TrainResult:
     per_rank_batch = max(1, cfg.batch_size // world)
     items_per_batch = max(1, per_rank_batch // cfg.patches_per_image)
     gain_sampler: GainSampler | None = None
-    sampler: torch.utils.data.Sampler
+    sampler: torch.utils.data.Sampler | GainSampler
     if cfg.sampler == "gain":
         if world > 1:
             raise ValueError("--sampler gain runs in one process (its probabilities are not shared across ranks)")
@@ -345,6 +345,7 @@ def fit(cfg: TrainConfig, progress: ProgressFn | None = None) -> TrainResult:
         net = ema if ema is not None else model
         engine = Engine(net, device=device, dtype=torch.float32, batch_size=1, channels_last=False)
         net.eval()
+        assert val_images is not None  # validate() runs only with --val
         scores = evaluate_images(engine.upscale_y, None, val_images, cfg.scale, with_ssim=False)
         model.train()
         mean = summarize(scores)
@@ -359,7 +360,7 @@ def fit(cfg: TrainConfig, progress: ProgressFn | None = None) -> TrainResult:
         meta = {"iteration": it, "val_psnr_y": val_psnr, "val_set": str(val_images),
                 "train_seconds": round(elapsed, 1), "train_config": _config_meta(cfg)}
         if hasattr(net, "reparameterize"):  # ship the fused form, keep the multi-branch one
-            fused = copy.deepcopy(net).cpu().reparameterize()
+            fused = copy.deepcopy(net).cpu().reparameterize()  # type: ignore[operator]  # hasattr above
             save_checkpoint(path, model=cfg.model, model_kwargs={**cfg.model_kwargs, "fused": True},
                             scale=cfg.scale, state_dict=fused.state_dict(), meta=meta,
                             train_form=(cfg.model_kwargs, net.state_dict()))
