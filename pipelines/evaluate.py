@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ from vsr.config import EngineConfig
 from vsr.degrade import degrade, imresize
 from vsr.engine import EngineInfo, build_engine
 from vsr.evaluate import evaluate_images, summarize
-from vsr.io.atomic import write_text_atomic
+from vsr.io.atomic import atomic_output, write_text_atomic
 from vsr.io.images import list_images, load_y
 from vsr.metrics import psnr
 
@@ -96,8 +95,7 @@ def write_results(results: list[SetResult], info: EngineInfo, out: Path) -> tupl
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     csv_path, json_path = out.with_suffix(".csv"), out.with_suffix(".json")
-    part = csv_path.with_name(csv_path.name + ".part")
-    with open(part, "w", newline="") as fh:
+    with atomic_output(csv_path) as part, open(part, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["set", "image", "psnr", "ssim", "psnr_bicubic", "ssim_bicubic", "psnr_bicubic_matlab", "detail"])
         for r in results:
@@ -105,7 +103,6 @@ def write_results(results: list[SetResult], info: EngineInfo, out: Path) -> tupl
                 w.writerow([r.name, row["name"]] + [
                     "" if math.isnan(row[k]) else f"{row[k]:.4f}"
                     for k in ("psnr", "ssim", "psnr_bicubic", "ssim_bicubic", "psnr_bicubic_matlab", "detail")])
-    os.replace(part, csv_path)
     sets = [{k: v for k, v in asdict(r).items() if k != "per_image"} for r in results]
     payload = {"engine": asdict(info), "sets": sets}
     write_text_atomic(json_path, json.dumps(payload, indent=2, default=str) + "\n")
