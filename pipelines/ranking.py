@@ -146,7 +146,7 @@ def rank_datasets(cfg: RankConfig, progress: Callable[[str], None] | None = None
         gains, seconds = _train_and_score(cfg, f"mix-{mix}", tuple(cfg.sets), weights, progress)
         rows.append(RankRow(name=f"mix-{mix}", images=total_images, gains=gains,
                             mean_gain=float(np.mean(list(gains.values()))), seconds=seconds,
-                            weights={r.name: round(x, 4) for r, x in zip(rows, w, strict=True)}))
+                            weights={p.name: round(x, 4) for p, x in zip(cfg.sets, w, strict=True)}))
     write_text_atomic(cfg.out / "ranking.csv", to_csv(rows, cfg))
     write_text_atomic(cfg.out / "ranking.md", to_markdown(rows, cfg))
     return rows

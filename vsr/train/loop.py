@@ -254,8 +254,8 @@ def fit(cfg: TrainConfig, progress: ProgressFn | None = None) -> TrainResult:
     rank, world = _dist_info()
     device = _rank_device(pick_device(cfg.device))
     if cfg.precision == "bf16" and device.type == "cpu" and not cpu_has_bf16():
-        # Without AVX512_BF16/AMX, autocast emulates bf16: measured 20 s per
-        # iteration against 1.1 s in fp32 for EDSR 12x48 x4 on an AVX2 EPYC.
+        # Without AVX512_BF16/AMX, autocast emulates bf16 in software, many times slower than
+        # fp32 (figures: weights/README.md).
         log.warning("--precision bf16 on a CPU without native bf16 (no avx512_bf16/amx_bf16): "
                     "expect it to be many times slower than fp32")
     if cfg.threads:
@@ -381,8 +381,8 @@ def fit(cfg: TrainConfig, progress: ProgressFn | None = None) -> TrainResult:
         hr_batch = hr_batch.flatten(0, 1).to(device, non_blocking=True)
         for group in opt.param_groups:
             group["lr"] = lr_at(cfg, it)
-        # bf16 autocast: convolutions in bf16 (about 2x faster on AVX512_BF16
-        # CPUs), weights, optimizer and loss in fp32.
+        # bf16 autocast: convolutions in bf16 (faster on AVX512_BF16/AMX CPUs, weights/README.md),
+        # weights, optimizer and loss in fp32.
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
             sr_batch = train_model(lr_batch)
             if teacher is not None:
