@@ -10,7 +10,7 @@ CLI's option names (``--eval-crf`` is ``eval_crf``).
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +30,21 @@ _ENCODE = {f.name for f in fields(EncodeConfig)}
 _CLIP = {f.name for f in fields(UpscaleConfig)} - {"engine", "encode"}
 
 
-def _config(options: dict[str, Any]) -> UpscaleConfig:
+def _split(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """``options`` as (engine, encode, clip) keyword dicts; TypeError for a name none of them has."""
     unknown = set(options) - _ENGINE - _ENCODE - _CLIP
     if unknown:
         raise TypeError(f"unknown option {sorted(unknown)[0]!r}; options: "
                         f"{', '.join(sorted(_ENGINE | _ENCODE | _CLIP))}")
-    engine = EngineConfig(**{k: v for k, v in options.items() if k in _ENGINE})
-    encode = EncodeConfig(**{k: v for k, v in options.items() if k in _ENCODE})
-    return UpscaleConfig(engine=engine, encode=encode, **{k: v for k, v in options.items() if k in _CLIP})
+    def pick(names: set[str]) -> dict[str, Any]:
+        return {k: v for k, v in options.items() if k in names}
+
+    return pick(_ENGINE), pick(_ENCODE), pick(_CLIP)
+
+
+def _config(options: dict[str, Any]) -> UpscaleConfig:
+    engine, encode, clip = _split(options)
+    return UpscaleConfig(engine=EngineConfig(**engine), encode=EncodeConfig(**encode), **clip)
 
 
 class Upscaler:
@@ -76,13 +83,10 @@ class Upscaler:
         ``options``: per-file changes of the clip options (``overwrite``, ``eval``, ``reference``,
         ``crf``, ...); the engine options stay those the Upscaler was built with.
         """
-        cfg = self.config
-        if options:
-            if set(options) & _ENGINE:
-                raise TypeError(f"engine option {sorted(set(options) & _ENGINE)[0]!r}: build another Upscaler")
-            merged = {**{f: getattr(cfg, f) for f in _CLIP}, **{f: getattr(cfg.encode, f) for f in _ENCODE},
-                      **{f: getattr(cfg.engine, f) for f in _ENGINE}, **options}
-            cfg = _config(merged)
+        engine_opts, encode_opts, clip_opts = _split(options)
+        if engine_opts:
+            raise TypeError(f"engine option {sorted(engine_opts)[0]!r}: build another Upscaler")
+        cfg = replace(self.config, encode=replace(self.config.encode, **encode_opts), **clip_opts)
         stream, why = input_source(Path(src), cfg)
         engine, info = self._engine(stream)
         return upscale_path(Path(src), Path(dst), cfg, engine=(engine, note_source(info, stream, why)))

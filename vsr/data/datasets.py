@@ -25,11 +25,16 @@ __all__ = ["Y_SUFFIX", "FrameFolderDataset", "IterationBatchSampler", "list_imag
 
 log = logging.getLogger(__name__)
 
+def _in_root(file: str, root: Path) -> bool:
+    """Whether ``file`` (a path from :func:`list_images`) is ``root`` or lies under it."""
+    top = str(Path(root))
+    return file == top or file.startswith(top.rstrip("/") + "/")
+
+
 def _check_readable(roots: Sequence[Path], files: list[str]) -> None:
     """Refuse a data folder in which no image decodes (one decode per folder when all is well)."""
     for root in roots:
-        prefix = str(Path(root))
-        mine = [f for f in files if f == prefix or f.startswith(prefix.rstrip("/") + "/")]
+        mine = [f for f in files if _in_root(f, root)]
         if not mine:
             raise ValueError(f"no images found under {root}")
         for f in mine:
@@ -94,9 +99,8 @@ class FrameFolderDataset(torch.utils.data.Dataset):
             raise ValueError(f"{len(folder_weights)} weights for {len(self.roots)} data folders")
         owner = np.full(len(self.files), -1)
         for k, root in enumerate(self.roots):
-            prefix = str(Path(root)).rstrip("/") + "/"
             for i, f in enumerate(self.files):
-                if owner[i] < 0 and (f == str(Path(root)) or f.startswith(prefix)):
+                if owner[i] < 0 and _in_root(f, root):
                     owner[i] = k
         counts = np.bincount(owner[owner >= 0], minlength=len(self.roots))
         w = np.array([folder_weights[k] / counts[k] if k >= 0 and counts[k] else 0.0 for k in owner])

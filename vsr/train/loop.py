@@ -368,6 +368,11 @@ def fit(cfg: TrainConfig, progress: ProgressFn | None = None) -> TrainResult:
         save_checkpoint(path, model=cfg.model, model_kwargs=cfg.model_kwargs, scale=cfg.scale,
                         state_dict=net.state_dict(), meta=meta)
 
+    def autocast() -> torch.autocast:
+        """bf16 autocast when --precision bf16: convolutions in bf16 (faster on AVX512_BF16/AMX CPUs,
+        weights/README.md), weights, optimizer and loss in fp32."""
+        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
+
     model.train()
     t_start = time.perf_counter() - seconds_before
     data_iter = iter(loader)
@@ -381,15 +386,13 @@ def fit(cfg: TrainConfig, progress: ProgressFn | None = None) -> TrainResult:
         hr_batch = hr_batch.flatten(0, 1).to(device, non_blocking=True)
         for group in opt.param_groups:
             group["lr"] = lr_at(cfg, it)
-        # bf16 autocast: convolutions in bf16 (faster on AVX512_BF16/AMX CPUs, weights/README.md),
-        # weights, optimizer and loss in fp32.
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+        with autocast():
             sr_batch = train_model(lr_batch)
             if teacher is not None:
                 with torch.no_grad():
                     target_t = teacher(lr_batch).float()
         if gan is not None:
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+            with autocast():
                 loss = gan.generator_loss(sr_batch.float(), hr_batch)
         else:
             loss = loss_fn(sr_batch.float(), hr_batch)
@@ -399,7 +402,7 @@ def fit(cfg: TrainConfig, progress: ProgressFn | None = None) -> TrainResult:
         loss.backward()
         opt.step()
         if gan is not None:
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+            with autocast():
                 gan.step(sr_batch.float(), hr_batch, lr_at(cfg, it) / cfg.lr)
         if gain_sampler is not None:
             gain_sampler.report(it, _item_gains(sr_batch, hr_batch, lr_batch, items_per_batch, cfg.scale))
