@@ -3,6 +3,8 @@
 Usage: python benchmarks/compressed.py [--models fast fast:compressed espcn edsr LABEL=CKPT]
                                        [--frames 20] [--crfs 18 23 28 33] [--scale 2] [--dtype fp32]
                                        [--out benchmarks/results]
+       python benchmarks/compressed.py --images ../shared/data/Set14 ../shared/data/B100
+                                       [--jpeg 30 50 75] [--h264p 23 28] [--name images] ...
 
 A model is a registered name (its shipped clean-source weights), ``NAME:compressed`` (its
 compressed-source weights, as ``--source compressed`` runs them) or ``LABEL=CHECKPOINT``.
@@ -13,6 +15,12 @@ libx264 round trip at each CRF (vsr.io.recompress: veryfast, no B-frames, P-fram
 earlier frames, as `vsr upscale --eval --eval-crf` does). Each shipped model and bicubic
 upscale the same LR; the score is Y-PSNR against the HR, reported as the gain over bicubic of
 that same LR. Writes OUT/compressed_xS.csv and OUT/compressed_xS.png (mean gain against CRF), S the scale.
+
+With ``--images FOLDER...`` the HR is each image's Y (BT.601 studio swing, cropped to a multiple
+of the scale) and the LR its MATLAB-bicubic downscale, clean, through OpenCV JPEG at each
+``--jpeg`` quality, and through a libx264 P-frame at each ``--h264p`` CRF (the ``h264p`` step of
+the training chain, seeded per image). Writes OUT/compressed_NAME_xS.csv with the same columns
+(``condition`` in place of ``crf``) and prints the mean gain per condition.
 """
 
 from __future__ import annotations
@@ -31,8 +39,11 @@ sys.path.insert(0, str(ROOT))
 from pipelines.metrics import degrade_frame  # noqa: E402
 from pipelines.plot import Series, plot  # noqa: E402
 from vsr.config import EngineConfig  # noqa: E402
+from vsr.degrade import degrade  # noqa: E402
+from vsr.degrade_chain import parse_chain  # noqa: E402
 from vsr.engine import build_engine  # noqa: E402
 from vsr.io.decode import iter_frames  # noqa: E402
+from vsr.io.images import list_images, load_y  # noqa: E402
 from vsr.io.recompress import Recompressor  # noqa: E402
 from vsr.metrics import psnr  # noqa: E402
 from vsr.process import retain_freed_memory  # noqa: E402
@@ -52,6 +63,43 @@ def _config(spec: str, scale: int, dtype: str, runtime: str) -> EngineConfig:
     return EngineConfig(model=name, source=source or "clean", **common)
 
 
+def _gain(engine, lr: np.ndarray, hr: np.ndarray, bicubic: np.ndarray, scale: int) -> tuple[float, float]:
+    """(PSNR of the engine's output, its gain over ``bicubic``) for one LR plane uint8 (h, w)."""
+    sr = engine.upscale_y(lr[None])[0]
+    score = psnr(sr, hr, crop_border=scale)
+    return score, score - psnr(bicubic, hr, crop_border=scale)
+
+
+def image_benchmark(engines: dict, folders: list[Path], scale: int, jpeg: list[int],
+                    h264p: list[int]) -> list[dict]:
+    """Rows (image, model, condition, psnr, psnr_bicubic, gain) over every image in ``folders``."""
+    chains = {"clean": None, **{f"jpeg {q}": parse_chain(f"bicubic,jpeg:1:{q}-{q}") for q in jpeg},
+              **{f"h264p {c}": parse_chain(f"bicubic,h264p:1:{c}-{c}") for c in h264p}}
+    any_engine = next(iter(engines.values()))
+    rows = []
+    for index, path in enumerate(list_images(folders)):
+        y = load_y(path)
+        hr = y[: y.shape[0] - y.shape[0] % scale, : y.shape[1] - y.shape[1] % scale]
+        clean = degrade(hr, scale, "bicubic")
+        for label, chain in chains.items():
+            lr = clean if chain is None else chain.corrupt(clean, np.random.default_rng(index))
+            bicubic = any_engine.bicubic_y(lr[None])[0]
+            base = psnr(bicubic, hr, crop_border=scale)
+            for name, engine in engines.items():
+                score, gain = _gain(engine, lr, hr, bicubic, scale)
+                rows.append({"image": f"{path.parent.name}/{path.name}", "model": name.split("=")[0],
+                             "condition": label, "psnr": round(float(score), 3),
+                             "psnr_bicubic": round(float(base), 3), "gain": round(float(gain), 3)})
+    return rows
+
+
+def _write_csv(rows: list[dict], path: Path) -> None:
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--models", nargs="+", default=["fast", "espcn", "edsr"])
@@ -61,11 +109,28 @@ def main() -> None:
     ap.add_argument("--dtype", default="fp32", help="Engine precision (fp32: reproducible figures; auto: as used).")
     ap.add_argument("--runtime", default="torch", help="Engine runtime (torch, or auto as `vsr upscale` runs).")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    ap.add_argument("--images", type=Path, nargs="+", help="Image folders in place of the clips.")
+    ap.add_argument("--jpeg", type=int, nargs="*", default=[30, 50, 75], help="JPEG qualities (--images).")
+    ap.add_argument("--h264p", type=int, nargs="*", default=[], help="libx264 P-frame CRFs (--images).")
+    ap.add_argument("--name", default="images", help="CSV name part for --images.")
     args = ap.parse_args()
     retain_freed_memory()
     torch.set_num_threads(2)
     args.out.mkdir(parents=True, exist_ok=True)
     engines = {spec: build_engine(_config(spec, args.scale, args.dtype, args.runtime))[0] for spec in args.models}
+    if args.images:
+        rows = image_benchmark(engines, args.images, args.scale, args.jpeg, args.h264p)
+        out = args.out / f"compressed_{args.name}_x{args.scale}.csv"
+        _write_csv(rows, out)
+        labels = list(dict.fromkeys(r["condition"] for r in rows))
+        print(f"mean gain over bicubic (dB), {len(rows) // len(labels) // len(engines)} images, x{args.scale}:")
+        print(f"{'model':<24} " + " ".join(f"{c:>9}" for c in labels))
+        for name in engines:
+            label = name.split("=")[0]
+            means = [np.mean([r["gain"] for r in rows if r["model"] == label and r["condition"] == c]) for c in labels]
+            print(f"{label:<24} " + " ".join(f"{m:>+9.2f}" for m in means))
+        print(f"wrote {out}")
+        return
     conditions: list[int | None] = [None, *args.crfs]
     rows = []
     for clip in CLIPS:
@@ -94,10 +159,7 @@ def main() -> None:
                              "gain": round(float(score - base), 3)})
                 print(f"{clip:<30} {name.split('=')[0]:<16} {'clean' if c is None else 'CRF ' + str(c):>7}  "
                       f"gain {score - base:+.2f} dB", flush=True)
-    with open(args.out / f"compressed_x{args.scale}.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    _write_csv(rows, args.out / f"compressed_x{args.scale}.csv")
     print(f"\nmean gain over bicubic (dB) over {len(CLIPS)} clips, x{args.scale}:")
     print(f"{'model':<16} " + " ".join(f"{('clean' if c is None else 'CRF ' + str(c)):>8}" for c in conditions))
     series = []

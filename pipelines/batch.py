@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from vsr.config import UpscaleConfig
-from vsr.io.atomic import write_text_atomic
+from vsr.io.atomic import part_path, write_text_atomic
 from vsr.io.encode import CONTAINER_FORMATS
 from vsr.io.images import IMAGE_EXTENSIONS
 
@@ -261,7 +261,7 @@ def _remove_stale_parts(previous: dict[str, dict[str, Any]]) -> int:
         if rec.get("status") != "started" or not rec.get("output"):
             continue
         for path in _owned_paths(rec["output"]):
-            part = path.with_name(path.name + ".part")
+            part = part_path(path)
             if part.is_file():
                 part.unlink()
                 n += 1
@@ -400,7 +400,7 @@ def _run_local(cfg: BatchConfig, tasks: list[Task], record: Callable[[dict[str, 
                     rec = {"input": task.rel, "size": task.size, "mtime_ns": task.mtime_ns, "output": task.dst,
                            "status": "failed", "error": f"worker process died ({why})", "seconds": None}
                     for path in _owned_paths(task.dst):
-                        path.with_name(path.name + ".part").unlink(missing_ok=True)
+                        part_path(path).unlink(missing_ok=True)
                 record(rec)
     finally:  # interrupted (Ctrl-C, SIGTERM): the workers go, and so do their unfinished files
         for proc, recv, task in running.values():
@@ -408,7 +408,7 @@ def _run_local(cfg: BatchConfig, tasks: list[Task], record: Callable[[dict[str, 
             proc.join()
             recv.close()
             for path in _owned_paths(task.dst):
-                path.with_name(path.name + ".part").unlink(missing_ok=True)
+                part_path(path).unlink(missing_ok=True)
 
 
 def _task_process(conn: Any, task: Task, upscale: UpscaleConfig, device: str | None, threads: int | None) -> None:

@@ -21,7 +21,7 @@ from vsr.config import DEFAULT_MODEL, EngineConfig, UpscaleConfig
 
 from .clip import ClipReport, ProgressFn, upscale_path
 
-__all__ = ["DemoResult", "make_sample_clip", "run_demo"]
+__all__ = ["DemoResult", "make_sample_clip", "mux_tone", "run_demo"]
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,22 @@ def _picture(t: int, width: int, height: int) -> np.ndarray:
     return img
 
 
+def mux_tone(out: av.container.OutputContainer, stream: av.audio.stream.AudioStream, samples: int, *,
+             hz: float, amplitude: float) -> None:
+    """Encode and mux a mono float sine of ``samples`` samples at the stream's rate, then flush the stream."""
+    rate = stream.rate
+    tone = (amplitude * np.sin(np.arange(samples) * 2 * np.pi * hz / rate)).astype(np.float32)[None]
+    for start in range(0, samples, 1024):
+        chunk = av.AudioFrame.from_ndarray(np.ascontiguousarray(tone[:, start : start + 1024]), format="flt",
+                                           layout="mono")
+        chunk.sample_rate = rate
+        chunk.pts = start
+        for packet in stream.encode(chunk):
+            out.mux(packet)
+    for packet in stream.encode(None):
+        out.mux(packet)
+
+
 def make_sample_clip(path: Path, *, seconds: float = 3.0, width: int = 320, height: int = 180,
                      rate: int = 25) -> Path:
     """Write the demo clip (H.264 yuv420p + AAC mono) to ``path``."""
@@ -89,15 +105,5 @@ def make_sample_clip(path: Path, *, seconds: float = 3.0, width: int = 320, heig
                 out.mux(packet)
         for packet in video.encode(None):
             out.mux(packet)
-        n = int(44100 * seconds)
-        tone = (0.2 * np.sin(np.arange(n) * 2 * np.pi * 330 / 44100)).astype(np.float32)[None]
-        for start in range(0, n, 1024):
-            chunk = av.AudioFrame.from_ndarray(np.ascontiguousarray(tone[:, start : start + 1024]), format="flt",
-                                               layout="mono")
-            chunk.sample_rate = 44100
-            chunk.pts = start
-            for packet in audio.encode(chunk):
-                out.mux(packet)
-        for packet in audio.encode(None):
-            out.mux(packet)
+        mux_tone(out, audio, int(44100 * seconds), hz=330, amplitude=0.2)
     return path

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import numpy as np
 
 from vsr.color import to_uint, ycbcr_to_rgb
 from vsr.frames import resize_plane
+from vsr.io.atomic import atomic_output
 from vsr.io.decode import iter_frames
 from vsr.io.images import Y_SUFFIX, write_rgb
 from vsr.io.probe import open_input
@@ -39,9 +39,8 @@ def extract_frames(
                 for p in frame.planes[1:]
             ]
             name, img = f"{frame.index:06d}.png", to_uint(ycbcr_to_rgb(np.stack(planes, axis=-1)))
-        part = folder / (name + ".part.png")
-        write_rgb(part, img)
-        os.replace(part, folder / name)
+        with atomic_output(folder / name) as part:  # NAME.part: never listed as an image
+            write_rgb(part, img)
         written += 1
         if progress is not None:
             progress(frame.index + 1, None)

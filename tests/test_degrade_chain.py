@@ -22,7 +22,7 @@ def _hr() -> np.ndarray:
 
 
 @pytest.mark.parametrize("step", ["blur:1:0.5-1.0,bicubic", "bicubic,noise:1:3-5", "bicubic,jpeg:1:30-60",
-                                  "bicubic,h264:1:30-35", CHAIN])
+                                  "bicubic,h264:1:30-35", "bicubic,h264p:1:26-30", CHAIN])
 def test_each_step_is_a_function_of_the_seed(step: str):
     chain = parse_chain(step)
     hr = _hr()
@@ -40,6 +40,15 @@ def test_h264_step_blocks():
     coded = parse_chain("bicubic,h264:1:35-35").corrupt(clean, np.random.default_rng(0))
     light = parse_chain("bicubic,h264:1:12-12").corrupt(clean, np.random.default_rng(0))
     assert psnr(coded, clean) < 32 and psnr(light, clean) > psnr(coded, clean) + 6
+
+
+def test_h264p_step_is_a_coarser_p_frame():
+    """A P-frame at one CRF loses more than the intra frame at that CRF (x264's I/P QP offset)."""
+    clean = degrade(load_y(shared("Set14", "baboon.png"))[:192, :192], 2, "bicubic")
+    intra = parse_chain("bicubic,h264:1:28-28").corrupt(clean, np.random.default_rng(0))
+    pframe = parse_chain("bicubic,h264p:1:28-28").corrupt(clean, np.random.default_rng(0))
+    assert pframe.shape == clean.shape and pframe.dtype == np.uint8
+    assert psnr(pframe, clean) < psnr(intra, clean) - 0.3
 
 
 def test_clean_names_and_bad_specs():

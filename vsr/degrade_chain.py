@@ -10,7 +10,11 @@ A chain is written as comma-separated steps, each ``NAME:P:LO-HI`` (apply with p
 - ``noise``: Gaussian noise on the LR, sigma in 8-bit code values;
 - ``jpeg``: OpenCV JPEG at quality q (1..100);
 - ``h264``: one libx264 intra frame at CRF (0..51) through PyAV, in memory
-  (:func:`vsr.io.recompress.h264_roundtrip_y`): the blocking and ringing of real video.
+  (:func:`vsr.io.recompress.h264_roundtrip_y`): the blocking and ringing of real video;
+- ``h264p``: the same patch coded as a libx264 P-frame at CRF (0..51), predicted from a copy
+  of itself moved by a random sub-pixel shift of up to ``P_SHIFT`` LR pixels per axis (bicubic,
+  reflected border): the motion-compensated frames that make up most of a stream, coarser
+  than an intra frame at the same CRF.
 
 A plain ``bicubic`` or ``blur`` is the clean degradation of earlier versions. Every draw comes
 from the caller's generator, so an item's LR is a pure function of its seed. The chain's text
@@ -32,7 +36,8 @@ __all__ = ["STEPS", "Chain", "Step", "parse_chain"]
 
 # name -> (where it runs, allowed parameter range)
 STEPS = {"blur": ("pre", (0.01, 10.0)), "noise": ("post", (0.0, 50.0)), "jpeg": ("post", (1, 100)),
-         "h264": ("post", (0, 51))}
+         "h264": ("post", (0, 51)), "h264p": ("post", (0, 51))}
+P_SHIFT = 2.0  # LR pixels: the largest motion between the reference and the P-frame, per axis
 
 
 @dataclass(frozen=True)
@@ -95,6 +100,14 @@ class Chain:
                 from vsr.io.recompress import h264_roundtrip_y  # PyAV only where the step is used
 
                 x = h264_roundtrip_y(np.ascontiguousarray(x), round(value))
+            elif step.name == "h264p":
+                from vsr.io.recompress import h264_roundtrip_y
+
+                x = np.ascontiguousarray(x)
+                dx, dy = rng.uniform(-P_SHIFT, P_SHIFT, 2)
+                reference = cv2.warpAffine(x, np.array([[1, 0, dx], [0, 1, dy]], np.float32), (x.shape[1], x.shape[0]),
+                                           flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+                x = h264_roundtrip_y(x, round(value), reference=reference)
         return x
 
 
@@ -131,7 +144,7 @@ def parse_chain(spec: str) -> Chain:
         if (where == "pre") != (not seen_base):
             raise ValueError(f"degradation step {part!r}: {name} goes {'before' if where == 'pre' else 'after'} "
                              "the downscale")
-        if name == "h264":
+        if name in ("h264", "h264p"):
             from vsr.io.recompress import check_recompress
 
             check_recompress("libx264", round(hi))  # the encoder must exist here

@@ -81,17 +81,22 @@ class Recompressor:
         return replace(frame, planes=planes)
 
 
-def h264_roundtrip_y(y: np.ndarray, crf: int) -> np.ndarray:
-    """One luma patch (uint8 (H, W)) through a libx264 intra frame at ``crf`` and back.
+def h264_roundtrip_y(y: np.ndarray, crf: int, reference: np.ndarray | None = None) -> np.ndarray:
+    """One luma patch (uint8 (H, W)) through libx264 at ``crf`` and back.
 
-    The training degradation's codec step: chroma is flat grey, odd sides are padded by
+    The training degradation's codec step. Without ``reference`` the patch is coded as an
+    intra frame; with one (uint8, same shape) the reference is coded first and the patch
+    second, as a P-frame predicted from it: the motion-compensated residual coding that
+    most frames of a real stream carry. Chroma is flat grey; odd sides are padded by
     repeating the last line and cropped again after decoding.
     """
     check_recompress("libx264", crf)
     h, w = y.shape
-    padded = np.pad(y, ((0, h % 2), (0, w % 2)), mode="edge")
-    ph, pw = padded.shape
+    frames = [y] if reference is None else [reference, y]
+    padded = [np.pad(f, ((0, h % 2), (0, w % 2)), mode="edge") for f in frames]
+    ph, pw = padded[0].shape
     grey = np.full((ph // 2, pw // 2), 128, np.uint8)
-    frame = YuvFrame((padded, grey, grey), "yuv420p", 0, Fraction(1, 25), 0)
-    out = Recompressor(pw, ph, "yuv420p", crf=crf)(frame)
+    recompress = Recompressor(pw, ph, "yuv420p", crf=crf)
+    for i, plane in enumerate(padded):
+        out = recompress(YuvFrame((plane, grey, grey), "yuv420p", i, Fraction(1, 25), 0))
     return out.y[:h, :w]
