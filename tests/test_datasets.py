@@ -56,7 +56,8 @@ def test_scale_augmentation_crops_a_shrunk_copy(frames_dir: Path):
         factor = np.random.default_rng(seed).uniform(floor, 1.0)  # the item's first draw
         hr_u8 = np.rint(hr[0, 0].numpy() * 255).astype(np.uint8)
         shrunk = imresize(y, factor) if factor < 0.99 else y
-        assert cv2.matchTemplate(shrunk, hr_u8, cv2.TM_SQDIFF).min() == 0
+        # integer pixels: any mismatch costs >= 1; below 0.5 is float round-off (CPU-dependent)
+        assert cv2.matchTemplate(shrunk, hr_u8, cv2.TM_SQDIFF).min() < 0.5
         if factor < 0.9:  # and, shrunk, it is not a crop of the original
             assert cv2.matchTemplate(y, hr_u8, cv2.TM_SQDIFF).min() > 0
     with pytest.raises(ValueError, match="scale_aug"):
