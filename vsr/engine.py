@@ -167,7 +167,8 @@ class NonFiniteOutput(ValueError):
 
 def _is_oom(exc: BaseException) -> bool:
     msg = str(exc).lower()
-    return "can't allocate" in msg or "out of memory" in msg or "not enough memory" in msg or "bad_alloc" in msg
+    return ("can't allocate" in msg or "out of memory" in msg or "not enough memory" in msg or "bad_alloc" in msg
+            or "could not create a primitive" in msg)  # oneDNN, when its scratch allocation fails
 
 
 @dataclass
