@@ -11,6 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
+from pipelines.demo import mux_tone
+
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 CLIPS = SHARED / "clips"
 
@@ -65,15 +67,7 @@ def write_clip(path: Path, *, frames: int = 12, size: tuple[int, int] = (64, 48)
             out.mux(p)
         if as_ is not None:
             n = int(16000 * frames / float(rate))
-            tone = (0.3 * np.sin(np.arange(n) * 2 * np.pi * 440 / 16000)).astype(np.float32)[None]
-            for start in range(0, n, 1024):
-                af = av.AudioFrame.from_ndarray(tone[:, start : start + 1024].copy(), format="flt", layout="mono")
-                af.sample_rate = 16000
-                af.pts = start
-                for p in as_.encode(af):
-                    out.mux(p)
-            for p in as_.encode(None):
-                out.mux(p)
+            mux_tone(out, as_, n, hz=440, amplitude=0.3)
     return path
 
 

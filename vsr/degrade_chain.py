@@ -96,17 +96,16 @@ class Chain:
                 if decoded is None:
                     raise ValueError("OpenCV could not decode its own JPEG")
                 x = decoded
-            elif step.name == "h264":
+            elif step.name in ("h264", "h264p"):
                 from vsr.io.recompress import h264_roundtrip_y  # PyAV only where the step is used
 
-                x = h264_roundtrip_y(np.ascontiguousarray(x), round(value))
-            elif step.name == "h264p":
-                from vsr.io.recompress import h264_roundtrip_y
-
                 x = np.ascontiguousarray(x)
-                dx, dy = rng.uniform(-P_SHIFT, P_SHIFT, 2)
-                reference = cv2.warpAffine(x, np.array([[1, 0, dx], [0, 1, dy]], np.float32), (x.shape[1], x.shape[0]),
-                                           flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+                reference = None
+                if step.name == "h264p":
+                    dx, dy = rng.uniform(-P_SHIFT, P_SHIFT, 2)
+                    reference = cv2.warpAffine(x, np.array([[1, 0, dx], [0, 1, dy]], np.float32),
+                                               (x.shape[1], x.shape[0]), flags=cv2.INTER_CUBIC,
+                                               borderMode=cv2.BORDER_REFLECT)
                 x = h264_roundtrip_y(x, round(value), reference=reference)
         return x
 
