@@ -30,6 +30,7 @@ from vsr.config import (
     SAMPLERS,
     SCALES,
     SOURCES,
+    TrainConfig,
 )
 
 # `pipelines` in the repository; `vsr_app.pipelines` beside `vsr_app.cli` when installed from
@@ -53,9 +54,8 @@ def _passive_thread_waits() -> None:
     """Let idle OpenMP threads sleep instead of spinning (set before torch loads).
 
     On the video path the engine shares the cores with the decoder and the
-    encoder's own threads; spinning OpenMP workers steal their time. Measured
-    on chaplin.mp4 x2 (2 cores): 3.8 fps end to end with the default, 6.1 fps
-    with PASSIVE. An explicit OMP_WAIT_POLICY in the environment wins.
+    encoder's own threads, and spinning OpenMP workers steal their time (measured
+    in benchmarks/README.md). An explicit OMP_WAIT_POLICY in the environment wins.
     """
     if "torch" not in sys.modules:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -89,6 +89,26 @@ def _raise_terminated(signum: int, frame: Any) -> None:
     raise Terminated()
 
 
+def _signal_exit_code(exc: BaseException) -> int | None:
+    """130 or 143 when SIGINT or SIGTERM is in ``exc``'s chain of causes and contexts, else None."""
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        if isinstance(link, KeyboardInterrupt):
+            return 130
+        if isinstance(link, Terminated):
+            return 143
+        link = link.__cause__ or link.__context__
+    return None
+
+
+def _exit_interrupted(code: int) -> None:
+    what = "Interrupted" if code == 130 else "Terminated"
+    click.echo(f"{what}: nothing was left at the output path.", err=True)
+    sys.exit(code)
+
+
 class _Group(click.Group):
     """The vsr group: exit codes as shells expect for signals (130 for SIGINT, 143 for SIGTERM)."""
 
@@ -104,11 +124,16 @@ class _Group(click.Group):
             exc.show()
             sys.exit(exc.exit_code)
         except (KeyboardInterrupt, click.exceptions.Abort):
-            click.echo("Interrupted: nothing was left at the output path.", err=True)
-            sys.exit(130)
+            _exit_interrupted(130)
         except Terminated:
-            click.echo("Terminated: nothing was left at the output path.", err=True)
-            sys.exit(143)
+            _exit_interrupted(143)
+        except RuntimeError as exc:
+            # A signal to the process group also stops helper processes (DataLoader workers);
+            # the error their death raises while the signal is handled is the signal's, not a bug.
+            code = _signal_exit_code(exc)
+            if code is None:
+                raise
+            _exit_interrupted(code)
         except BrokenPipeError:  # `vsr models | head`: the reader left, nothing to report
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
@@ -126,7 +151,7 @@ def main(verbose: int) -> None:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     from vsr.process import retain_freed_memory
 
-    retain_freed_memory()  # 1.33-1.35x EDSR engine speed on 640x360 frames: see vsr/process.py
+    retain_freed_memory()  # freed blocks stay with the process: see vsr/process.py
 
 
 def upscale_options(fn: Callable) -> Callable:
@@ -341,8 +366,6 @@ def train(quiet: bool, model_args: tuple[str, ...], data: tuple[Path, ...], scal
       vsr train --model fast --scale 2 --data frames/ --out runs/x2 --teacher weights/edsr_x2.pt --resume
     """
     run_training = _pipeline("train").run_training
-    from vsr.config import TrainConfig
-
     cfg = TrainConfig(data=tuple(data), scale=int(scale), model_kwargs=_parse_model_args(model_args),
                       data_weights=tuple(data_weights), **opts)
     from tqdm import tqdm
@@ -608,8 +631,9 @@ def rank_datasets(sets: tuple[Path, ...], eval_sets: tuple[Path, ...], scale: st
       vsr rank-datasets ../shared/data/T91 ../shared/data/BSDS200 --eval ../shared/data/Set5 --out runs/rank
     """
     ranking = _pipeline("ranking")
-    cfg = ranking.RankConfig(sets=sets, eval_sets=eval_sets, scale=int(scale),
-                             mixes=tuple(m for m in mixes.split(",") if m), **opts)
+    cfg = ranking.RankConfig(sets=sets, eval_sets=eval_sets, out=opts["out"],
+                             train=TrainConfig(data=sets, scale=int(scale), **opts),
+                             mixes=tuple(m for m in mixes.split(",") if m))
     rows = ranking.rank_datasets(cfg, progress=None if quiet else lambda msg: click.echo(msg, err=True))
     click.echo(ranking.to_markdown(rows, cfg), nl=False)
 

@@ -42,6 +42,7 @@ from vsr.config import EngineConfig  # noqa: E402
 from vsr.degrade import degrade  # noqa: E402
 from vsr.degrade_chain import parse_chain  # noqa: E402
 from vsr.engine import build_engine  # noqa: E402
+from vsr.frames import YuvFrame  # noqa: E402
 from vsr.io.decode import iter_frames  # noqa: E402
 from vsr.io.images import list_images, load_y  # noqa: E402
 from vsr.io.recompress import Recompressor  # noqa: E402
@@ -55,12 +56,15 @@ DATA = ROOT.parent / "shared" / "data" / "clips"
 
 def _config(spec: str, scale: int, dtype: str, runtime: str) -> EngineConfig:
     """EngineConfig for a --models entry: NAME, NAME:compressed or LABEL=CHECKPOINT."""
-    common = {"scale": scale, "device": "cpu", "dtype": dtype, "batch_size": 1, "runtime": runtime}
+    weights: Path | None = None
     if "=" in spec:
-        path = Path(spec.split("=", 1)[1])
-        return EngineConfig(model=load_checkpoint(path)["model"], weights=path, **common)
-    name, _, source = spec.partition(":")
-    return EngineConfig(model=name, source=source or "clean", **common)
+        weights = Path(spec.split("=", 1)[1])
+        name, source = load_checkpoint(weights)["model"], "auto"
+    else:
+        name, _, source = spec.partition(":")
+        source = source or "clean"
+    return EngineConfig(model=name, weights=weights, source=source, scale=scale, device="cpu", dtype=dtype,
+                        batch_size=1, runtime=runtime)
 
 
 def image_benchmark(engines: dict, folders: list[Path], scale: int, jpeg: list[int],
@@ -126,7 +130,8 @@ def main() -> None:
     conditions: list[int | None] = [None, *args.crfs]
     rows = []
     for clip in CLIPS:
-        hr_frames, lr_sets = [], {c: [] for c in conditions}
+        hr_frames: list[np.ndarray] = []
+        lr_sets: dict[int | None, list[YuvFrame]] = {c: [] for c in conditions}
         recompressors: dict[int, Recompressor] = {}
         for _, frame in zip(range(args.frames), iter_frames(DATA / clip), strict=False):
             lr, gt = degrade_frame(frame, args.scale, "bicubic")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import copy
 import time
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,7 +23,7 @@ from vsr.engine import Engine, cpu_has_bf16
 from vsr.models import create_model
 from vsr.process import retain_freed_memory
 
-CONFIGS = [
+CONFIGS: list[tuple[str, dict[str, Any]]] = [
     ("espcn", {"activation": "prelu"}),
     ("espcn", {"activation": "prelu", "num_features": 128, "mid_features": 64}),
     ("espcn", {"activation": "prelu", "mid_features": 48, "mid_layers": 3}),

@@ -21,11 +21,13 @@ import csv
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from numpy.typing import NDArray
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -51,7 +53,7 @@ class Entry:
     scale: int
     runtime: str
     gmac: float | None
-    run: object  # uint8 (N, h, w) -> uint8 (N, sh, sw)
+    run: Callable[[NDArray[np.uint8]], NDArray[np.uint8]]  # uint8 (N, h, w) -> uint8 (N, sh, sw)
     psnr: float = float("nan")
     ms: float = float("nan")
 

@@ -63,7 +63,7 @@ class _VdsrBlock(nn.Module):
 
 
 def _torch_upscale(net: nn.Module, pre: Callable[[NDArray], NDArray] | None = None) -> UpscaleFn:
-    net = net.eval().to(memory_format=torch.channels_last)
+    net = net.eval().to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
     @torch.inference_mode()
     def run(y: NDArray[np.uint8]) -> NDArray[np.uint8]:

@@ -72,7 +72,7 @@ def main() -> None:
         ms = {k: 1e3 * statistics.median(v) for k, v in times.items()}
         auto = pick_runtime(model, precisions, use_cache=False)
         auto_key = f"{auto.runtime}/{auto.precision}"
-        fastest = min(ms, key=ms.get)
+        fastest = min(ms, key=lambda k: ms[k])
         row = {"file": path.name, **{k: round(v, 1) for k, v in ms.items()}, "auto": auto_key,
                "fastest": fastest, "auto_over_fastest": round(ms[auto_key] / ms[fastest], 3)}
         rows.append(row)

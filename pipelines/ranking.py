@@ -44,19 +44,17 @@ MIXES = ("uniform", "ranked", "pooled")
 
 @dataclass(frozen=True)
 class RankConfig:
+    """``vsr rank-datasets``: the sets to rank, the sets to score on, and one training recipe.
+
+    ``train`` holds the options every run shares (model, scale, iterations, patches, lr, seed,
+    threads, precision), validated by :class:`TrainConfig` itself; each run replaces its
+    ``data``, ``out`` and data weights, and sets its own warm-up, checkpoint and validation steps.
+    """
+
     sets: tuple[Path, ...]
     eval_sets: tuple[Path, ...]
     out: Path
-    model: str = "fast"
-    scale: int = 2
-    iterations: int = 1000
-    batch_size: int = 16
-    patch_size: int = 64
-    patches_per_image: int = 8
-    lr: float = 1e-3
-    seed: int = 0
-    threads: int | None = None
-    precision: str = "fp32"
+    train: TrainConfig
     mixes: tuple[str, ...] = MIXES
 
     def __post_init__(self) -> None:
@@ -99,13 +97,9 @@ def rank_weights(ranks: list[int]) -> list[float]:
 def _train_and_score(cfg: RankConfig, name: str, data: tuple[Path, ...], weights: tuple[float, ...],
                      progress: Callable[[str], None] | None) -> tuple[dict[str, float], float]:
     run = cfg.out / "runs" / name
-    train_cfg = TrainConfig(
-        model=cfg.model, scale=cfg.scale, data=data, out=run, iterations=cfg.iterations,
-        batch_size=cfg.batch_size, patch_size=cfg.patch_size, patches_per_image=cfg.patches_per_image,
-        lr=cfg.lr, warmup=min(200, cfg.iterations // 10), seed=cfg.seed, threads=cfg.threads,
-        precision=cfg.precision, workers=1, ckpt_every=max(1, cfg.iterations // 4), val_every=cfg.iterations,
-        data_weights=weights,
-    )
+    t = cfg.train
+    train_cfg = replace(t, data=data, out=run, data_weights=weights, warmup=min(200, t.iterations // 10),
+                        workers=1, ckpt_every=max(1, t.iterations // 4), val_every=t.iterations)
     done = run / "result.json"
     if not done.is_file():
         if progress:
@@ -115,7 +109,7 @@ def _train_and_score(cfg: RankConfig, name: str, data: tuple[Path, ...], weights
     else:
         seconds = float(json.loads(done.read_text())["seconds"])
     results, _ = evaluate_sets(
-        EngineConfig(model=cfg.model, scale=cfg.scale, weights=run / "final.pt", dtype="fp32", runtime="torch"),
+        EngineConfig(model=t.model, scale=t.scale, weights=run / "final.pt", dtype="fp32", runtime="torch"),
         list(cfg.eval_sets), with_ssim=False,
     )
     return {r.name: r.psnr - r.psnr_bicubic for r in results}, seconds
@@ -170,9 +164,10 @@ def to_csv(rows: list[RankRow], cfg: RankConfig) -> str:
 
 def to_markdown(rows: list[RankRow], cfg: RankConfig) -> str:
     names = _eval_names(cfg)
+    t = cfg.train
     lines = [
-        f"Mean PSNR-Y gain over bicubic (dB), `{cfg.model}` x{cfg.scale}, {cfg.iterations} iterations of "
-        f"{cfg.batch_size} {cfg.patch_size}px patches, seed {cfg.seed}, each run on one training set or a mix.",
+        f"Mean PSNR-Y gain over bicubic (dB), `{t.model}` x{t.scale}, {t.iterations} iterations of "
+        f"{t.batch_size} {t.patch_size}px patches, seed {t.seed}, each run on one training set or a mix.",
         "",
         "| training set | images | rank | " + " | ".join(names) + " | mean |",
         "|---|---:|---:|" + "---:|" * len(names) + "---:|",

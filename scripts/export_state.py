@@ -44,7 +44,7 @@ def main() -> None:
         if finished.get("iteration") == state["iteration"]:
             meta = {**finished, **meta, "weights": "raw (not the EMA)"}
     if hasattr(net, "reparameterize"):
-        fused = copy.deepcopy(net).reparameterize()
+        fused = copy.deepcopy(net).reparameterize()  # type: ignore[operator]  # checked with hasattr
         save_checkpoint(args.out, model=args.model, model_kwargs={"fused": True}, scale=args.scale,
                         state_dict=fused.state_dict(), meta=meta, train_form=({}, net.state_dict()))
     else:

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from pipelines.evaluate import evaluate_sets, format_table
+from pipelines.evaluate import SetResult, evaluate_sets, format_table
 from vsr.config import EngineConfig
 from vsr.engine import build_engine, cpu_has_bf16
 from vsr.models.cost import gmac_640x360
@@ -115,7 +115,7 @@ def speed_fields(secs: dict[str, float]) -> dict[str, Any]:
     """The MANIFEST.json fields that come from :func:`frame_seconds`."""
     # List the faster dtype timed, not bf16 whenever it was timed: on an AVX512_BF16 CPU
     # without AMX, EDSR runs slower in bf16 (`--dtype auto` then keeps fp32 too).
-    fastest = min(secs, key=secs.get)
+    fastest = min(secs, key=lambda k: secs[k])
     return {"seconds_640x360": {k: round(v, 4) for k, v in secs.items()}, "fps_640x360": round(1 / secs[fastest], 1),
             "timed_as": f"{fastest}, {cpu_tag()[1]}"}
 
@@ -174,7 +174,7 @@ def main() -> None:
     drop_manifest_entry(dst.name)  # re-shipping: the old entry's sha256 would refuse the new file
     cfg = engine_config(ckpt, dst)
     results, info = evaluate_sets(cfg, [DATA / s for s in SETS])
-    results_bf16 = []
+    results_bf16: list[SetResult] = []
     if cpu_has_bf16():  # emulated bf16 gives the same numbers, many times slower
         cfg_bf16 = EngineConfig(**{**cfg.__dict__, "dtype": "bf16"})
         results_bf16, _ = evaluate_sets(cfg_bf16, [DATA / s for s in SETS], with_ssim=False)

@@ -23,6 +23,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -84,13 +85,14 @@ def main() -> None:
     frame = np.random.default_rng(1).integers(0, 256, (1, 360, 640), dtype=np.uint8)
     manifest_path = folder / "MANIFEST.json"
     for path in paths:
-        model = model_from_checkpoint(load_checkpoint(path))
-        scale = model.scale
+        ckpt = load_checkpoint(path)
+        model = model_from_checkpoint(ckpt)
+        scale = int(ckpt["scale"])
         patches = calibration_patches(args.calib, scale, args.patches)
         fp32 = Engine(model, device="cpu", dtype=torch.float32, runtime="openvino", batch_size=1)
         ref_psnr = _set5(fp32, scale)
         tmp = path.with_name(path.stem + ".int8-candidate.xml")
-        result = None
+        result: dict[str, Any] | None = None
         for keep_last_float in (False, True):
             t0 = time.perf_counter()
             qmodel = quantize_int8(model, patches, keep_last_float=keep_last_float)
@@ -98,7 +100,7 @@ def main() -> None:
             ov.save_model(qmodel, str(tmp), compress_to_fp16=False)
             int8 = Engine(model, device="cpu", dtype="int8", runtime="openvino", batch_size=1, int8_graph=tmp)
             drop = ref_psnr - _set5(int8, scale)
-            times = {"fp32": [], "int8": []}
+            times: dict[str, list[float]] = {"fp32": [], "int8": []}
             for engine in (fp32, int8):
                 engine.upscale_y(frame)
             for _ in range(args.rounds):
@@ -118,6 +120,7 @@ def main() -> None:
                   f"fp32 {ms['fp32']:.1f} ms  int8 {ms['int8']:.1f} ms  -> {reason}", flush=True)
             if offered or drop <= 0.10:
                 break  # faster with everything in int8 than with a float last layer, if it is offered at all
+        assert result is not None  # the loop runs at least once
         target = int8_path(path)
         if result["offered"]:
             tmp.replace(target)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 
 from pipelines.demo import mux_tone
+from vsr.frames import YuvFrame
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 CLIPS = SHARED / "clips"
@@ -23,6 +25,20 @@ def shared(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"real data not available: {path} (expected ../shared/data beside the repo)")
     return path
+
+
+def imread(path: str | Path, flags: int = cv2.IMREAD_COLOR) -> np.ndarray:
+    """cv2.imread that fails the test, rather than returning None, when the file does not decode."""
+    img = cv2.imread(str(path), flags)
+    assert img is not None, f"cannot read {path}"
+    return img
+
+
+def frame_times(frames: Iterable[YuvFrame]) -> list[float]:
+    """Each frame's presentation time in seconds; fails the test where a frame has none."""
+    times = [f.time for f in frames]
+    assert None not in times, "a frame without a timestamp"
+    return [t for t in times if t is not None]
 
 
 def gradient_rgb(h: int, w: int, t: int = 0) -> np.ndarray:

@@ -177,7 +177,7 @@ def test_a_dying_worker_fails_only_its_input(tmp_path: Path):
     out = tmp_path / "out"
     out.mkdir()
     cfg = _cfg(src, out, jobs=2)
-    records = []
+    records: list[dict] = []
     _run_local(cfg, plan_tasks(cfg), records.append, None, worker=_dying_worker)
     status = {r["input"]: (r["status"], r["error"]) for r in records}
     assert status["a.png"] == ("done", None) and status["b.png"] == ("done", None)
@@ -248,7 +248,11 @@ def test_one_engine_serves_the_whole_in_process_batch(tmp_path: Path, monkeypatc
 
     built = []
     real = vsr.engine.build_engine
-    monkeypatch.setattr(vsr.engine, "build_engine", lambda cfg, *a: built.append(cfg) or real(cfg, *a))
+    def counting(cfg, *a):
+        built.append(cfg)
+        return real(cfg, *a)
+
+    monkeypatch.setattr(vsr.engine, "build_engine", counting)
     src = tmp_path / "in"
     src.mkdir()
     for name in ("a.png", "b.png", "c.png"):

@@ -7,7 +7,7 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
-from conftest import gradient_rgb
+from conftest import gradient_rgb, imread
 
 from vsr.color import rgb_to_y, rgb_to_ycbcr, to_uint, ycbcr_to_rgb
 from vsr.io.decode import frame_to_yuv
@@ -61,7 +61,7 @@ def test_grey_images_reach_the_engine_as_studio_y_like_rgb_ones(tmp_path):
 
     from cli import main
 
-    grey = cv2.imread(str(shared("Set5", "bird.png")), cv2.IMREAD_GRAYSCALE)
+    grey = imread(str(shared("Set5", "bird.png")), cv2.IMREAD_GRAYSCALE)
     cv2.imwrite(str(tmp_path / "grey.png"), grey)
     cv2.imwrite(str(tmp_path / "rgb.png"), cv2.merge([grey, grey, grey]))
     outs = {}
@@ -69,7 +69,7 @@ def test_grey_images_reach_the_engine_as_studio_y_like_rgb_ones(tmp_path):
         res = CliRunner().invoke(main, ["upscale", str(tmp_path / f"{name}.png"), str(tmp_path / f"{name}_x2.png"),
                                         "--model", "fast", "--runtime", "torch", "--dtype", "fp32", "--quiet"])
         assert res.exit_code == 0, res.output
-        outs[name] = cv2.imread(str(tmp_path / f"{name}_x2.png"), cv2.IMREAD_UNCHANGED)
+        outs[name] = imread(str(tmp_path / f"{name}_x2.png"), cv2.IMREAD_UNCHANGED)
     assert outs["grey"].ndim == 2 and outs["rgb"].ndim == 3
     diff = np.abs(outs["grey"].astype(int) - outs["rgb"][:, :, 1].astype(int))
     assert diff.max() <= 1

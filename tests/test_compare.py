@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import shared
+from conftest import imread, shared
 
 from cli import main
 
@@ -25,7 +24,7 @@ def test_image_panels(tmp_path: Path):
     lines = res.output.splitlines()
     bic, esp = (float(ln.split()[-2]) for ln in lines[:2])
     assert esp > bic + 1.0  # each panel's PSNR, and the model's is higher
-    sheet = cv2.imread(str(out))
+    sheet = imread(str(out))
     zoom = -(-256 // 90)  # crops under 256 px are enlarged by a whole factor
     assert sheet.shape == (90 * zoom + 28, 3 * (120 * zoom + 4), 3)  # bicubic, espcn, original
     w = 120 * zoom + 4
@@ -39,7 +38,7 @@ def test_clip_frame_and_as_lr(tmp_path: Path):
     res = _run(f"{clip}:30", "--models", "bicubic,espcn", "--as-lr", "-o", str(out))
     assert res.exit_code == 0, res.output
     assert "PSNR" not in res.output  # no reference: no PSNR
-    sheet = cv2.imread(str(out))
+    sheet = imread(str(out))
     assert sheet.shape[1] == 2 * (192 * 2 + 4)  # two panels of the central 192 px crop, zoomed x2
 
 

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import gradient_rgb, shared
+from conftest import gradient_rgb, imread, shared
 
 from vsr.color import rgb_to_y, to_uint
 from vsr.data import FrameFolderDataset, IterationBatchSampler, list_images
@@ -31,7 +31,7 @@ def test_patch_lr_equals_whole_image_lr(frames_dir: Path):
     scale, p = 3, 24
     ds = FrameFolderDataset([frames_dir], scale=scale, patch_size=p, augment=False)
     path = Path(ds.files[0])
-    y = to_uint(rgb_to_y(cv2.imread(str(path))[:, :, ::-1]))
+    y = to_uint(rgb_to_y(imread(str(path))[:, :, ::-1]))
     h, w = (y.shape[0] // scale) * scale, (y.shape[1] // scale) * scale
     full_lr = imresize(y[:h, :w], 1 / scale)
     lr, hr = ds[(0, 7)]
@@ -48,7 +48,7 @@ def test_patch_lr_equals_whole_image_lr(frames_dir: Path):
 def test_scale_augmentation_crops_a_shrunk_copy(frames_dir: Path):
     """--scale-aug: the HR patch is a crop of the image shrunk by the item's own factor."""
     ds = FrameFolderDataset([frames_dir], scale=2, patch_size=16, augment=False, scale_aug=0.6)
-    y = to_uint(rgb_to_y(cv2.imread(ds.files[0])[:, :, ::-1]))
+    y = to_uint(rgb_to_y(imread(ds.files[0])[:, :, ::-1]))
     for seed in (3, 11):
         lr, hr = ds[(0, seed)]
         assert lr.shape == (1, 1, 8, 8) and hr.shape == (1, 1, 16, 16)
@@ -76,7 +76,7 @@ def test_scale_augmentation_shrinks_small_images_too(tmp_path: Path):
     rng = np.random.default_rng(0)
     y = to_uint(np.clip(rng.normal(128, 40, (44, 50)), 16, 235))
     cv2.imwrite(str(tmp_path / "small.png"), np.repeat(y[:, :, None], 3, axis=2))
-    y = to_uint(rgb_to_y(cv2.imread(str(tmp_path / "small.png"))[:, :, ::-1]))
+    y = to_uint(rgb_to_y(imread(str(tmp_path / "small.png"))[:, :, ::-1]))
     ds = FrameFolderDataset([tmp_path], scale=4, patch_size=32, augment=False, scale_aug=0.5)
     shrunk_items = 0
     for seed in range(12):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
+from typing import Any, TypeVar
 
 import cv2
 import numpy as np
@@ -12,14 +13,22 @@ import torch
 from click.testing import CliRunner
 
 from cli import main
-from tests.conftest import gradient_rgb
+from tests.conftest import gradient_rgb, imread
 from vsr.models import create_model
 from vsr.models.cost import count_macs, gmac_640x360
-from vsr.models.ecb import ECB, RESIDUALS
+from vsr.models.ecb import ECB, RESIDUALS, ECBNet, deepen
 from vsr.weights import load_checkpoint, model_from_checkpoint, save_checkpoint
 
+M = TypeVar("M", bound=torch.nn.Module)
 
-def _perturbed(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+
+def _ecb_net(name: str, **kwargs: Any) -> ECBNet:
+    net = create_model(name, **kwargs)
+    assert isinstance(net, ECBNet)
+    return net
+
+
+def _perturbed(model: M, seed: int = 0) -> M:
     """Random values in every parameter, so that each branch (mask scales too) matters."""
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -32,7 +41,7 @@ def _perturbed(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
 @pytest.mark.parametrize("name", ["fast", "balanced"])
 @pytest.mark.parametrize("residual", RESIDUALS)
 def test_fused_net_equals_multi_branch_net(scale: int, name: str, residual: str):
-    model = _perturbed(create_model(name, scale=scale, residual=residual)).double().eval()
+    model = _perturbed(_ecb_net(name, scale=scale, residual=residual)).double().eval()
     x = torch.rand(2, 1, 19, 23, dtype=torch.float64)
     with torch.no_grad():
         ref = model(x)
@@ -78,7 +87,7 @@ def test_cost_counts_the_fused_convolutions():
 
 
 def _train_form_checkpoints(tmp_path: Path) -> tuple[Path, Path]:
-    model = _perturbed(create_model("fast", scale=2), seed=3).eval()
+    model = _perturbed(_ecb_net("fast", scale=2), seed=3).eval()
     for p in model.parameters():
         p.data.mul_(0.3)  # keep the output near the image so clamping does not hide differences
     unfused = tmp_path / "unfused.pt"
@@ -112,11 +121,30 @@ def test_fused_checkpoint_gives_the_same_upscale_output(tmp_path: Path):
         res = CliRunner().invoke(main, ["upscale", str(src), str(out), "--model", "fast", "--weights", str(weights),
                                         "--dtype", "fp32", "--device", "cpu", "--quiet"])
         assert res.exit_code == 0, res.output
-        outs.append(cv2.imread(str(out)).astype(np.int16))
+        outs.append(imread(str(out)).astype(np.int16))
     assert outs[0].shape == (120, 160, 3)
     diff = np.abs(outs[0] - outs[1])
     # fp32 sums in another order can tip a Y value across a rounding boundary (1 code value, rarely);
     # the YCbCr -> RGB conversion scales that by 1.164, so up to 2 in RGB
     assert diff.max() <= 2 and (diff > 0).mean() < 1e-3
-    bicubic = cv2.resize(cv2.imread(str(src)), (160, 120), interpolation=cv2.INTER_CUBIC).astype(np.int16)
+    bicubic = cv2.resize(imread(str(src)), (160, 120), interpolation=cv2.INTER_CUBIC).astype(np.int16)
     assert np.abs(outs[0] - bicubic).mean() > 1.0  # the net did something: the check above is not vacuous
+
+
+@pytest.mark.parametrize("scale", [2, 4])
+def test_deepened_net_computes_the_same_function_and_can_learn(scale: int):
+    """New blocks start as the identity: same output; their zeroed weights still get gradients."""
+    net = _perturbed(_ecb_net("fast", scale=scale)).double()
+    grown = deepen(net, 7)
+    assert len(grown.body) == len(net.body) + 6
+    x = torch.rand(2, 1, 17, 21, dtype=torch.float64)
+    torch.testing.assert_close(grown(x), net(x), rtol=0, atol=1e-10)
+    grown(x).square().mean().backward()
+    new = grown.body[len(net.body) - 1]
+    assert isinstance(new, ECB) and new.identity
+    assert new.squeeze.weight.grad is not None and new.squeeze.weight.grad.abs().sum() > 0
+    assert new.sobel_x.scale.grad is not None and new.sobel_x.scale.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="multi-branch"):
+        deepen(copy.deepcopy(net).reparameterize(), 7)
+    with pytest.raises(ValueError, match="cannot deepen"):
+        deepen(net, 2)

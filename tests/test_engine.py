@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import imread
 
 from vsr.engine import Engine, pick_dtype, tiled_forward, upscale_frames
 from vsr.frames import YuvFrame
@@ -174,7 +175,7 @@ def test_cpu_out_of_memory_backs_off_to_tiles(tmp_path: Path, tile: int | None):
                          capture_output=True, text=True, preexec_fn=cap, cwd=root, timeout=600)
     assert res.returncode == 0, res.stderr
     assert ("tiling at" in res.stderr or tile is not None) and "Traceback" not in res.stderr
-    out = cv2.imread(str(dst), cv2.IMREAD_UNCHANGED)
+    out = imread(str(dst), cv2.IMREAD_UNCHANGED)
     assert out.shape == (4800, 4800)
 
 

@@ -14,8 +14,8 @@ from conftest import gradient_rgb, shared
 
 from cli import main
 
-FFMPEG = shutil.which("ffmpeg")
-needs_ffmpeg = pytest.mark.skipif(FFMPEG is None, reason="the ffmpeg binary makes the inputs")
+FFMPEG = shutil.which("ffmpeg") or "ffmpeg"
+needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="the ffmpeg binary makes the inputs")
 
 
 def _run(*args: str) -> None:

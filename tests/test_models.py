@@ -56,7 +56,7 @@ def test_unknown_model_and_scale():
 
 def test_checkpoint_round_trip_and_mismatch(tmp_path: Path):
     model = create_model("espcn", scale=3, activation="prelu")
-    torch.nn.init.normal_(model.body[0].weight)
+    torch.nn.init.normal_(model.get_parameter("body.0.weight"))
     path = tmp_path / "espcn_x3.pt"
     save_checkpoint(path, model="espcn", model_kwargs={"activation": "prelu"}, scale=3,
                     state_dict=model.state_dict(), meta={"note": "test"})

@@ -6,11 +6,12 @@ import csv
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import av
 import pytest
 from click.testing import CliRunner
-from conftest import shared, write_clip
+from conftest import imread, shared, write_clip
 
 from cli import main
 from vsr.io.images import read_rgb
@@ -44,7 +45,7 @@ def _video_facts(path: Path) -> dict:
         # An unspecified range (0) on a non-"j" YUV format means limited (1) to
         # FFmpeg; some encoders (libvpx) write the 1 explicitly.
         rng = cc.color_range or (2 if cc.pix_fmt.startswith("yuvj") else 1)
-        facts = {
+        facts: dict[str, Any] = {
             "size": (cc.width, cc.height),
             "tags": (cc.color_primaries, cc.color_trc, cc.colorspace, rng),
             "audio_codecs": [s.codec_context.name for s in c.streams.audio],
@@ -182,7 +183,7 @@ def test_jpeg_plain(tmp_path: Path):
     import cv2
 
     src = tmp_path / "in.jpg"
-    cv2.imwrite(str(src), cv2.imread(str(shared("Set5", "bird.png"))))
+    cv2.imwrite(str(src), imread(str(shared("Set5", "bird.png"))))
     dst = tmp_path / "out.jpg"
     code, out = _run(["upscale", str(src), str(dst), "--model", _model("espcn", 3), "--scale", "3", "--quiet"])
     assert code == 0, out

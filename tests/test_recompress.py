@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import shared
+from conftest import imread, shared
 
 from cli import main
 from vsr.io.decode import iter_frames
@@ -55,7 +54,7 @@ def test_eval_crf_end_to_end(tmp_path: Path):
         assert res.exit_code == 0, res.output
         summary = json.loads(Path(str(dst) + ".summary.json").read_text())
         gains[crf] = summary["means"]["psnr"] - summary["means"]["psnr_bicubic"]
-        picture = cv2.imread(str(dst) + ".psnr.png")  # the per-frame PSNR plot beside the CSV
+        picture = imread(str(dst) + ".psnr.png")  # the per-frame PSNR plot beside the CSV
         assert picture is not None and picture.shape == (480, 640, 3)
         assert (picture != 255).any(axis=2).mean() > 0.02  # lines and axes, not a blank page
         assert summary.get("eval_compression") == (None if crf is None else {"codec": "libx264", "crf": 33})

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import cv2
 import pytest
-from conftest import write_clip
+from conftest import gradient_rgb, write_clip
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -47,3 +49,30 @@ def test_signal_mid_clip_leaves_nothing(long_clip: Path, tmp_path: Path, sig: in
     else:
         assert not dst.exists()
     assert not (tmp_path / "out.mp4.frames.csv").exists()
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_signal_to_a_training_process_group_exits_cleanly(tmp_path: Path, sig: int, code: int):
+    """A signal to the whole group (a terminal's Ctrl-C, `kill -- -PGID`) also stops the data worker;
+    the error its death raises in the trainer is the signal's: the exit code, no traceback."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for i in range(4):
+        cv2.imwrite(str(data / f"{i}.png"), gradient_rgb(64, 64, i)[:, :, ::-1])
+    out = tmp_path / "run"
+    cmd = [sys.executable, str(ROOT / "cli.py"), "train", "--model", "fast", "--scale", "2", "--data", str(data),
+           "--out", str(out), "--iterations", "100000", "--batch-size", "4", "--patch-size", "24",
+           "--patches-per-image", "2", "--workers", "1", "--threads", "1", "--ckpt-every", "100000",
+           "--val-every", "100000", "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                            start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.time() + 300  # a loaded machine starts torch slowly
+    while time.time() < deadline and proc.poll() is None and not (out / "command.txt").exists():
+        time.sleep(0.05)
+    time.sleep(3)  # the data worker is up once the first batches are drawn
+    assert proc.poll() is None, "training stopped before the signal could be sent"
+    os.killpg(proc.pid, sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == code, err
+    assert "Traceback" not in err, err

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -22,9 +23,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _cfg(data: Path, out: Path, **kw) -> TrainConfig:
-    base = dict(model="espcn", scale=2, data=(data,), out=out, iterations=6, batch_size=4, patch_size=24,
-                patches_per_image=2, lr=1e-3, val_every=3, ckpt_every=3, workers=0, seed=3,
-                model_kwargs={"activation": "prelu", "num_features": 8, "mid_features": 8}, threads=1)
+    base: dict[str, Any] = dict(
+        model="espcn", scale=2, data=(data,), out=out, iterations=6, batch_size=4, patch_size=24,
+        patches_per_image=2, lr=1e-3, val_every=3, ckpt_every=3, workers=0, seed=3,
+        model_kwargs={"activation": "prelu", "num_features": 8, "mid_features": 8}, threads=1)
     base.update(kw)
     return TrainConfig(**base)
 
@@ -96,7 +98,7 @@ def test_training_improves_over_bicubic_and_loads_in_engine(frames_dir: Path, tm
     assert len(rows) == 1 and rows[0]["iteration"] == "60"
     engine, info = build_engine(EngineConfig(model="espcn", scale=2, weights=tmp_path / "run" / "best.pt",
                                              device="cpu", dtype="fp32"))
-    assert info.weights.endswith("best.pt")
+    assert info.weights is not None and info.weights.endswith("best.pt")
     from vsr.evaluate import evaluate_images, summarize
 
     mean = summarize(evaluate_images(engine.upscale_y, engine.bicubic_y, frames_dir, 2, with_ssim=False))
@@ -208,15 +210,15 @@ def test_init_across_scales_copies_only_matching_tensors(tmp_path: Path):
                     scale=2, state_dict=x2.state_dict())
     x4 = create_model("edsr", scale=4, num_blocks=1, num_features=8, tail="shuffle")
     _init_from(x4, path)
-    torch.testing.assert_close(x4.head.weight, x2.head.weight)
-    assert x4.tail[0].weight.abs().sum() == 0
+    torch.testing.assert_close(x4.get_parameter("head.weight"), x2.get_parameter("head.weight"))
+    assert x4.get_parameter("tail.0.weight").abs().sum() == 0
 
 
 def test_each_rank_takes_its_local_gpu(monkeypatch: pytest.MonkeyPatch):
     """torchrun sets LOCAL_RANK: rank 1 must run on cuda:1, not every rank on cuda:0."""
     from vsr.train import loop
 
-    calls = []
+    calls: list[torch.device] = []
     monkeypatch.setattr(loop.torch.cuda, "set_device", calls.append)
     monkeypatch.setenv("LOCAL_RANK", "1")
     assert loop._rank_device(torch.device("cuda")) == torch.device("cuda", 1)

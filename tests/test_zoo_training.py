@@ -13,6 +13,7 @@ from conftest import gradient_rgb
 
 from cli import main
 from pipelines.ranking import RankConfig, rank_datasets, rank_weights
+from vsr.config import TrainConfig
 from vsr.data import FrameFolderDataset, IterationBatchSampler
 from vsr.models import create_model
 from vsr.models.discriminator import Discriminator
@@ -57,11 +58,12 @@ def test_data_weights_give_each_folder_its_share(tmp_path: Path):
 def test_rank_datasets_end_to_end_and_resumes(tmp_path: Path):
     sets = (_folder(tmp_path, "flat", 3, 0), _folder(tmp_path, "busy", 3, 20))
     ev = _folder(tmp_path, "eval", 1, 40)
-    cfg = RankConfig(sets=sets, eval_sets=(ev,), out=tmp_path / "rank", iterations=4, batch_size=4,
-                     patch_size=16, patches_per_image=2, threads=1, mixes=("uniform", "ranked"))
+    recipe = TrainConfig(model="fast", scale=2, data=sets, out=tmp_path / "rank", iterations=4, batch_size=4,
+                         patch_size=16, patches_per_image=2, threads=1)
+    cfg = RankConfig(sets=sets, eval_sets=(ev,), out=tmp_path / "rank", train=recipe, mixes=("uniform", "ranked"))
     rows = rank_datasets(cfg)
     assert sorted(r.rank for r in rows if r.rank) == [1, 2]
-    best = min((r for r in rows if r.rank), key=lambda r: r.rank)
+    best = min((r for r in rows if r.rank), key=lambda r: r.rank or 0)
     assert best.mean_gain == max(r.mean_gain for r in rows if r.rank)
     ranked = next(r for r in rows if r.name == "mix-ranked")
     assert ranked.weights[best.name] == pytest.approx(2 / 3, abs=1e-4)

@@ -203,9 +203,8 @@ class Engine:
         int8_graph: Path | None = None,
     ) -> None:
         self.device = device if isinstance(device, torch.device) else pick_device(device)
-        # NHWC weights let oneDNN pick its blocked convolution kernels: 1.2-1.6x
-        # faster per frame in bf16, 1.3-1.5x in fp32 on these CPUs, side by side
-        # (benchmarks/model_speed.py --layouts).
+        # NHWC weights let oneDNN pick its blocked convolution kernels, which are faster
+        # per frame (benchmarks/model_speed.py --layouts; figures in benchmarks/README.md).
         # In place, like the move to the device; a training loop that validates
         # with its live model passes False to keep the optimizer's layout.
         layout = torch.channels_last if channels_last else torch.contiguous_format

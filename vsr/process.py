@@ -5,10 +5,9 @@ fresh ``mmap`` and hands it back with ``munmap`` on free. One 640x360 feature
 map of 48 float32 channels is 44 MB, so at inference every convolution output
 is a new mapping whose pages the kernel must fault in and zero, and the time
 goes there rather than into arithmetic. :func:`retain_freed_memory` makes glibc
-keep freed blocks in its heap for the next frame instead.
-Measured on 2 AVX2 cores, fp32, 640x360 frames, alternating processes
-(``python benchmarks/allocator.py``): EDSR 12x48 x2 2.21 -> 1.64 s per frame
-(1.35x), x4 2.13 -> 1.60 s (1.33x), for about 200 MiB more resident memory.
+keep freed blocks in its heap for the next frame instead, for more resident
+memory (``python benchmarks/allocator.py`` measures both; figures in
+benchmarks/README.md).
 """
 
 from __future__ import annotations

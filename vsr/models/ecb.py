@@ -31,7 +31,7 @@ from torch import nn
 from vsr.models._registry import register_model
 from vsr.models.blocks import bicubic_upsample, check_scale, make_activation
 
-__all__ = ["ECB", "RESIDUALS", "ECBNet", "ecb"]
+__all__ = ["ECB", "RESIDUALS", "ECBNet", "deepen", "ecb"]
 
 RESIDUALS = ("nearest", "bilinear", "bicubic", "none")
 
@@ -185,6 +185,46 @@ class ECBNet(nn.Module):
                 self.body[i] = layer.fuse()
         self.is_fused = True
         return self
+
+
+@torch.no_grad()
+def deepen(net: ECBNet, blocks: int) -> ECBNet:
+    """A copy of the multi-branch PReLU ``net`` grown to ``blocks`` blocks that computes the same function.
+
+    The trained head, blocks and tail are copied; each new block, inserted before the tail, starts as
+    the identity (its identity branch alone: the 3x3, squeeze and mask-scale weights are zero, the
+    expand and mask 1x1 convs keep their random start so that gradients reach them) followed by a
+    PReLU of slope 1. Training then departs from the trained function rather than from scratch.
+    """
+    if net.is_fused:
+        raise ValueError("deepen needs the multi-branch (training) form, not a fused net")
+    layers = list(net.body)
+    old_blocks = (len(layers) - 1) // 2 - 1
+    if blocks < old_blocks:
+        raise ValueError(f"cannot deepen a {old_blocks}-block net to {blocks} blocks")
+    head = layers[0]
+    assert isinstance(head, ECB)
+    if not all(isinstance(a, nn.PReLU) for a in layers[1:-1:2]):
+        raise ValueError("deepen needs PReLU activations (a slope of 1 is the identity)")
+    channels = head.out_ch
+    grown = ECBNet(net.scale, in_channels=net.in_channels, blocks=blocks, channels=channels,
+                   expand=head.expand.out_channels // max(1, channels), residual=net.residual)
+    grown = grown.to(next(net.parameters()).dtype)
+    keep = len(layers) - 1  # head + trained blocks with their activations
+    for i in range(keep):
+        grown.body[i].load_state_dict(layers[i].state_dict())
+    grown.body[len(grown.body) - 1].load_state_dict(layers[-1].state_dict())
+    for i in range(keep, len(grown.body) - 1, 2):
+        block, act = grown.body[i], grown.body[i + 1]
+        assert isinstance(block, ECB) and isinstance(act, nn.PReLU)
+        for conv in (block.conv3, block.squeeze):
+            conv.weight.zero_()
+            _bias(conv).zero_()
+        for branch in (block.sobel_x, block.sobel_y, block.laplacian):
+            branch.scale.zero_()
+            branch.bias.zero_()
+        act.weight.fill_(1.0)
+    return grown
 
 
 @register_model
