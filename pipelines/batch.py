@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from vsr.config import UpscaleConfig
-from vsr.io.atomic import part_path, write_text_atomic
+from vsr.io.atomic import PendingOutput, part_path, write_text_atomic
 from vsr.io.encode import CONTAINER_FORMATS
 from vsr.io.images import IMAGE_EXTENSIONS
 
@@ -400,7 +400,7 @@ def _run_local(cfg: BatchConfig, tasks: list[Task], record: Callable[[dict[str, 
                     rec = {"input": task.rel, "size": task.size, "mtime_ns": task.mtime_ns, "output": task.dst,
                            "status": "failed", "error": f"worker process died ({why})", "seconds": None}
                     for path in _owned_paths(task.dst):
-                        part_path(path).unlink(missing_ok=True)
+                        PendingOutput(path).discard()
                 record(rec)
     finally:  # interrupted (Ctrl-C, SIGTERM): the workers go, and so do their unfinished files
         for proc, recv, task in running.values():
@@ -408,7 +408,7 @@ def _run_local(cfg: BatchConfig, tasks: list[Task], record: Callable[[dict[str, 
             proc.join()
             recv.close()
             for path in _owned_paths(task.dst):
-                part_path(path).unlink(missing_ok=True)
+                PendingOutput(path).discard()
 
 
 def _task_process(conn: Any, task: Task, upscale: UpscaleConfig, device: str | None, threads: int | None) -> None:

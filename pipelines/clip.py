@@ -14,7 +14,6 @@ import csv
 import json
 import logging
 import math
-import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
@@ -28,15 +27,15 @@ from vsr.color import grey_to_y8, rgb_to_y, rgb_to_ycbcr, to_uint, y8_to_grey, y
 from vsr.config import UpscaleConfig
 from vsr.engine import Engine, EngineInfo, EngineStats, build_engine, upscale_frames
 from vsr.frames import YuvFrame, resize_plane
-from vsr.io.atomic import atomic_output, part_path, write_text_atomic
-from vsr.io.backends import Reader, Writer, open_reader, open_writer, plan_output
+from vsr.io.atomic import PendingOutput, atomic_output, write_text_atomic
+from vsr.io.backends import OutputSpec, Reader, Writer, open_reader, open_writer, plan_output
 from vsr.io.decode import iter_frames
-from vsr.io.encode import CONTAINER_FORMATS, resolve_codec
+from vsr.io.encode import container_format
 from vsr.io.images import IMAGE_EXTENSIONS, is_image_path, read_rgb, write_rgb
 from vsr.io.probe import MediaError, open_input, stream_source
 from vsr.io.recompress import Recompressor, check_recompress
 
-from .metrics import COLUMNS, degrade_frame, frame_metrics
+from .metrics import COLUMNS, Mode, degrade_frame, frame_metrics, mode_of
 from .plot import Series, plot
 from .prefetch import Prefetch, Sink
 
@@ -85,9 +84,11 @@ def check_paths(src: Path, dst: Path, overwrite: bool) -> None:
     if is_image_path(src) != is_image_path(dst):
         kind = "an image" if is_image_path(src) else "a video"
         raise MediaError(f"input is {kind}; give the output a matching extension")
-    exts = IMAGE_EXTENSIONS if is_image_path(dst) else tuple(CONTAINER_FORMATS)
-    if dst.suffix.lower() not in exts:
-        raise MediaError(f"unsupported output extension {dst.suffix!r}; use one of {', '.join(exts)}")
+    if is_image_path(dst):
+        if dst.suffix.lower() not in IMAGE_EXTENSIONS:
+            raise MediaError(f"unsupported output extension {dst.suffix!r}; use one of {', '.join(IMAGE_EXTENSIONS)}")
+    else:
+        container_format(dst)
     if not dst.parent.exists():
         raise MediaError(f"output folder does not exist: {dst.parent}")
 
@@ -138,18 +139,14 @@ def note_source(info: EngineInfo, stream: str, why: str) -> EngineInfo:
     return replace(info, source_reason=why)
 
 
-def _mode(cfg: UpscaleConfig) -> str:
-    return "eval" if cfg.eval else "reference" if cfg.reference is not None else "plain"
-
-
 class _Sidecars:
     """Per-frame CSV and the summary JSON, both written as .part then renamed."""
 
     def __init__(self, dst: Path) -> None:
         self.csv_path, self.json_path = sidecar_paths(dst)
         self.png_path = Path(dst).with_name(Path(dst).name + ".psnr.png")
-        self._csv_part = part_path(self.csv_path)
-        self._fh = open(self._csv_part, "w", newline="")  # noqa: SIM115 (open for the clip; closed by finish/abort)
+        self._csv = PendingOutput(self.csv_path)
+        self._fh = open(self._csv.part, "w", newline="")  # noqa: SIM115 (open for the clip; closed by finish/abort)
         self._writer = csv.writer(self._fh)
         self._writer.writerow(COLUMNS)
         self.sums: dict[str, float] = {}
@@ -171,15 +168,15 @@ class _Sidecars:
 
     def finish(self, summary: dict[str, Any]) -> None:
         self._fh.close()
-        if summary.get("mode") in ("eval", "reference"):
+        if summary.get("mode") != Mode.PLAIN.value:  # a per-frame PSNR to plot
             self._plot_psnr()
-        os.replace(self._csv_part, self.csv_path)
+        self._csv.commit()
         write_text_atomic(self.json_path, json.dumps(summary, indent=2, default=str) + "\n")
 
     def _plot_psnr(self) -> None:
         """``DST.psnr.png``: per-frame PSNR-Y of the model and of bicubic, read back from the CSV (flat memory)."""
         index, model, bicubic = [], [], []
-        with open(self._csv_part, newline="") as fh:
+        with open(self._csv.part, newline="") as fh:
             for row in csv.DictReader(fh):
                 try:
                     m, b = float(row["psnr"]), float(row["psnr_bicubic"])
@@ -198,8 +195,8 @@ class _Sidecars:
 
     def abort(self) -> None:
         self._fh.close()
-        self._csv_part.unlink(missing_ok=True)
-        part_path(self.png_path).unlink(missing_ok=True)
+        self._csv.discard()
+        PendingOutput(self.png_path).discard()
 
 
 @dataclass
@@ -245,10 +242,11 @@ class _Output:
     """The writer side of a clip: the writer and the sidecars open at the first frame (when the
     output's size and format are known), then each frame is encoded, muxed and logged."""
 
-    def __init__(self, dst: Path, cfg: UpscaleConfig, reader: Reader, mode: str, scale: int) -> None:
+    def __init__(self, dst: Path, cfg: UpscaleConfig, reader: Reader, mode: Mode, scale: int) -> None:
         self.dst, self.cfg, self.reader, self.mode, self.scale = dst, cfg, reader, mode, scale
         self.writer: Writer | None = None
         self.sidecars: _Sidecars | None = None
+        self.spec: OutputSpec | None = None
         self.size: tuple[int, int] = (0, 0)
         self.written = 0
         self._pending: list[Any] = []  # packets that come before the first frame
@@ -272,7 +270,7 @@ class _Output:
 
     def _open(self, first: FrameJob) -> None:
         assert first.out is not None
-        spec = plan_output(self.dst, self.reader.info, first.out, first.source, self.cfg.encode)
+        self.spec = spec = plan_output(self.dst, self.reader.info, first.out, first.source, self.cfg.encode)
         self.writer = open_writer(self.cfg.encode.backend, spec, self.cfg.encode, self.reader)
         self.sidecars = _Sidecars(self.dst)
         self.size = (spec.width, spec.height)
@@ -287,7 +285,7 @@ class _Output:
             self.sidecars.abort()
 
 
-def _stream(jobs: Iterator[FrameJob | Any], engine: Engine, mode: str, put: Callable[[FrameJob | Any], None],
+def _stream(jobs: Iterator[FrameJob | Any], engine: Engine, mode: Mode, put: Callable[[FrameJob | Any], None],
             progress: Callable[[int], None]) -> int:
     """Batch the frames through the engine and hand frames and packets to ``put`` in file order;
     returns the number of frames."""
@@ -299,7 +297,7 @@ def _stream(jobs: Iterator[FrameJob | Any], engine: Engine, mode: str, put: Call
         t0 = time.perf_counter()
         outs = upscale_frames(engine, [j.lr for j in batch])
         bics: list[Any] = [None] * len(batch)
-        if mode != "plain":  # bicubic beside the model, for the per-frame gain
+        if mode is not Mode.PLAIN:  # bicubic beside the model, for the per-frame gain
             bics = list(engine.bicubic_y(np.stack([j.lr.y for j in batch]), batch[0].lr.info.bit_depth))
         ms = (time.perf_counter() - t0) * 1000 / len(batch)
         for job, out, bic in zip(batch, outs, bics, strict=True):
@@ -330,7 +328,7 @@ def _upscale_video(src: Path, dst: Path, cfg: UpscaleConfig, engine_info: tuple[
                    progress: ProgressFn | None) -> ClipReport:
     """Plan, open the reader, run the stream (decode ahead, engine here, encode behind), report."""
     engine, einfo = engine_info
-    mode, scale = _mode(cfg), engine.total_scale
+    mode, scale = mode_of(cfg.eval, cfg.reference), engine.total_scale
     t_start = time.perf_counter()
     with open_reader(cfg.encode.backend, src, passthrough=cfg.encode.audio, allow_partial=cfg.allow_partial) as reader:
         info = reader.info
@@ -356,17 +354,18 @@ def _upscale_video(src: Path, dst: Path, cfg: UpscaleConfig, engine_info: tuple[
         split_seconds={"decode": jobs.busy, "engine": engine.stats.seconds, "encode": sink.busy},
         engine=einfo, streams=tuple(output.writer.stream_notes),
     )
-    output.sidecars.finish(_summary(report, cfg, mode))
+    output.sidecars.finish(_summary(report, cfg, mode, output.spec.codec if output.spec else None))
     return report
 
 
-def _summary(report: ClipReport, cfg: UpscaleConfig, mode: str) -> dict[str, Any]:
+def _summary(report: ClipReport, cfg: UpscaleConfig, mode: Mode, codec: str | None) -> dict[str, Any]:
+    """The summary JSON: the report, the mode, and the encoder the output plan chose (None for an image)."""
     d = asdict(report)
-    d["mode"] = mode
-    d["codec"] = resolve_codec(Path(report.dst), cfg.encode.codec)
-    d["crf"] = cfg.encode.crf
-    d["degradation"] = cfg.degrade if mode != "reference" else None
-    if mode == "eval" and cfg.eval_crf is not None:
+    d["mode"] = mode.value
+    d["codec"] = codec
+    d["crf"] = cfg.encode.crf if codec else None
+    d["degradation"] = cfg.degrade if mode is not Mode.REFERENCE else None
+    if mode is Mode.EVAL and cfg.eval_crf is not None:
         d["eval_compression"] = {"codec": cfg.eval_codec, "crf": cfg.eval_crf}
     return d
 
@@ -394,7 +393,7 @@ def frame_to_image(frame: YuvFrame) -> np.ndarray:
 def _upscale_image(src: Path, dst: Path, cfg: UpscaleConfig, engine_info: tuple[Engine, EngineInfo]) -> ClipReport:
     engine, einfo = engine_info
     scale = engine.total_scale
-    mode = _mode(cfg)
+    mode = mode_of(cfg.eval, cfg.reference)
     t0 = time.perf_counter()
     try:
         rgb = read_rgb(src)
@@ -403,14 +402,14 @@ def _upscale_image(src: Path, dst: Path, cfg: UpscaleConfig, engine_info: tuple[
     frame = image_to_frame(rgb)
     target = None
     lr = frame
-    if mode == "eval":
+    if mode is Mode.EVAL:
         lr, target = degrade_frame(frame, scale, cfg.degrade)
-    elif mode == "reference":
-        assert cfg.reference is not None  # _mode says so
+    elif mode is Mode.REFERENCE:
+        assert cfg.reference is not None  # mode_of says so
         ref = read_rgb(cfg.reference)
         target = to_uint(rgb_to_y(ref))
     out = upscale_frames(engine, [lr])[0]
-    bic = engine.bicubic_y(lr.y[None])[0] if mode != "plain" else None
+    bic = engine.bicubic_y(lr.y[None])[0] if mode is not Mode.PLAIN else None
     sidecars = _Sidecars(dst)
     try:
         metrics = frame_metrics(mode=mode, lr_y=lr.y, sr_y=out.y, bicubic_y=bic, target_y=target, scale=scale,
@@ -420,11 +419,11 @@ def _upscale_image(src: Path, dst: Path, cfg: UpscaleConfig, engine_info: tuple[
             write_rgb(part, frame_to_image(out))
     except BaseException:
         sidecars.abort()
-        part_path(dst).unlink(missing_ok=True)
+        PendingOutput(dst).discard()
         raise
     wall = time.perf_counter() - t0
     report = ClipReport(src=str(src), dst=str(dst), frames=1, seconds=wall, fps=1 / wall,
                         size_in=(frame.width, frame.height), size_out=(out.width, out.height),
                         means=sidecars.means(), engine=einfo)
-    sidecars.finish(_summary(report, cfg, mode))
+    sidecars.finish(_summary(report, cfg, mode, None))
     return report

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
+from enum import Enum
 
 import numpy as np
 
@@ -23,7 +24,20 @@ from vsr.degrade import degrade
 from vsr.frames import YuvFrame, chroma_size, resize_plane
 from vsr.metrics import psnr, ssim
 
-__all__ = ["COLUMNS", "degrade_frame", "frame_metrics"]
+__all__ = ["COLUMNS", "Mode", "degrade_frame", "frame_metrics", "mode_of"]
+
+
+class Mode(str, Enum):
+    """What each output frame is compared with in the per-frame log (the value is the summary's ``mode``)."""
+
+    PLAIN = "plain"  # nothing: the LR consistency of the output alone
+    EVAL = "eval"  # the input itself; the engine upscales its degraded copy
+    REFERENCE = "reference"  # a reference clip or image given beside the input
+
+
+def mode_of(eval_: bool, reference: object | None) -> Mode:
+    """The mode of ``--eval`` / ``--reference`` (the config refuses both at once)."""
+    return Mode.EVAL if eval_ else Mode.REFERENCE if reference is not None else Mode.PLAIN
 
 COLUMNS = ("index", "pts", "time", "engine_ms", "psnr", "ssim", "psnr_bicubic", "ssim_bicubic", "lr_psnr")
 
@@ -74,19 +88,19 @@ def lr_consistency(lr_y: np.ndarray, sr_y: np.ndarray, scale: int, degradation: 
 
 
 def frame_metrics(
-    *, mode: str, lr_y: np.ndarray, sr_y: np.ndarray, bicubic_y: np.ndarray | None,
+    *, mode: Mode, lr_y: np.ndarray, sr_y: np.ndarray, bicubic_y: np.ndarray | None,
     target_y: np.ndarray | None, scale: int, bits: int, degradation: str, with_ssim: bool,
 ) -> dict[str, float]:
     """Metrics of one output frame (see module doc); NaN where a mode has none."""
     peak = float((1 << bits) - 1)
     row = {k: math.nan for k in ("psnr", "ssim", "psnr_bicubic", "ssim_bicubic", "lr_psnr")}
-    if mode == "plain":
+    if mode is Mode.PLAIN:
         row["lr_psnr"] = lr_consistency(lr_y, sr_y, scale, degradation, bits)
         return row
     assert target_y is not None and bicubic_y is not None
     h = min(sr_y.shape[0], target_y.shape[0])
     w = min(sr_y.shape[1], target_y.shape[1])
-    if mode == "reference" and (sr_y.shape != target_y.shape):
+    if mode is Mode.REFERENCE and (sr_y.shape != target_y.shape):
         raise ValueError(f"reference frame is {target_y.shape[1]}x{target_y.shape[0]}, "
                          f"output is {sr_y.shape[1]}x{sr_y.shape[0]}")
     gt, sr, bic = target_y[:h, :w], sr_y[:h, :w], bicubic_y[:h, :w]

@@ -12,8 +12,9 @@ from conftest import frame_times, gradient_rgb, write_clip
 
 from vsr.config import EncodeConfig
 from vsr.frames import YuvFrame, chroma_size, encodable_size
+from vsr.io.atomic import PendingOutput, atomic_output, part_path
 from vsr.io.decode import frame_to_yuv, iter_frames
-from vsr.io.encode import ClipWriter, part_path
+from vsr.io.encode import ClipWriter
 from vsr.io.probe import MediaError, open_input, probe
 
 
@@ -131,3 +132,19 @@ def test_variable_frame_rate_is_kept(tmp_path: Path):
     times = frame_times(iter_frames(clip))
     steps = np.round(np.diff(times), 3)
     assert set(steps) == {0.04, 0.08, 0.033}
+
+
+def test_pending_output_moves_into_place_only_on_commit(tmp_path: Path):
+    dst = tmp_path / "out.csv"
+    dst.write_text("the previous output")
+    pending = PendingOutput(dst)
+    pending.part.write_text("half")
+    pending.discard()
+    assert dst.read_text() == "the previous output" and not pending.part.exists()
+    pending.part.write_text("whole")
+    pending.commit()
+    assert dst.read_text() == "whole" and not pending.part.exists()
+    with pytest.raises(RuntimeError), atomic_output(dst) as part:
+        part.write_text("broken")
+        raise RuntimeError("the writer failed")
+    assert dst.read_text() == "whole" and not part.exists()

@@ -91,6 +91,7 @@ def test_real_clip_x2(name: str, tmp_path: Path):
     assert all(float(r["lr_psnr"]) > 30 for r in rows)
     summary = json.loads(Path(str(dst) + ".summary.json").read_text())
     assert summary["frames"] == len(rows) and summary["mode"] == "plain"
+    assert summary["codec"] == ("libvpx-vp9" if dst.suffix == ".webm" else "libx264")  # the output plan's encoder
     assert not list(tmp_path.glob("*.part"))
 
 
@@ -177,6 +178,7 @@ def test_images(rel: str, tmp_path: Path):
     assert sr.shape[:2] == (hr.shape[0] // 2 * 2, hr.shape[1] // 2 * 2)
     summary = json.loads(Path(str(dst) + ".summary.json").read_text())
     assert summary["means"]["psnr"] > 20
+    assert summary["codec"] is None and summary["crf"] is None  # an image has no video encoder
 
 
 def test_jpeg_plain(tmp_path: Path):

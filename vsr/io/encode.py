@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
@@ -22,14 +21,14 @@ import numpy as np
 
 from vsr.config import EncodeConfig
 from vsr.frames import FORMATS, YuvFrame
-from vsr.io.atomic import part_path
+from vsr.io.atomic import PendingOutput
 from vsr.io.probe import MediaError, VideoInfo, frame_rate
 
 __all__ = [
     "CONTAINER_FORMATS",
     "ClipWriter",
+    "container_format",
     "output_pix_fmt",
-    "part_path",
     "resolve_codec",
     "video_encoders",
     "with_frame_colors",
@@ -44,6 +43,15 @@ CONTAINER_FORMATS = {
 # Default encoder by container; libx264 wherever the container takes H.264.
 _DEFAULT_CODECS = {"webm": "libvpx-vp9"}
 _CRF_CODECS = ("libx264", "libx265", "libsvtav1", "libvpx-vp9", "libvpx")
+
+
+def container_format(path: Path) -> str:
+    """The container format for ``path``'s extension; MediaError for one we do not write."""
+    fmt = CONTAINER_FORMATS.get(Path(path).suffix.lower())
+    if fmt is None:
+        known = ", ".join(CONTAINER_FORMATS)
+        raise MediaError(f"unsupported output extension {Path(path).suffix!r}; use one of {known}")
+    return fmt
 
 
 def resolve_codec(path: Path, requested: str | None) -> str:
@@ -229,15 +237,11 @@ class ClipWriter:
     ) -> None:
         self.path = Path(path)
         self.rotation = rotation
-        self.part = part_path(self.path)
-        fmt = CONTAINER_FORMATS.get(self.path.suffix.lower())
-        if fmt is None:
-            raise MediaError(
-                f"unsupported output extension {self.path.suffix!r}; use one of {', '.join(CONTAINER_FORMATS)}"
-            )
+        self.output = PendingOutput(self.path)
+        self.format = fmt = container_format(self.path)
         self.pix_fmt = pix_fmt
         self.codec = codec or resolve_codec(self.path, encode.codec)  # an OutputSpec brings it decided
-        self.container = av.open(str(self.part), mode="w", format=fmt)
+        self.container = av.open(str(self.output.part), mode="w", format=fmt)
         try:
             self._setup(width, height, info, encode, source)
         except Exception:
@@ -294,7 +298,7 @@ class ClipWriter:
                         continue
                     except (ValueError, av.error.FFmpegError) as exc:
                         reason = str(exc)
-                    fmt = CONTAINER_FORMATS.get(self.path.suffix.lower(), "")
+                    fmt = self.format
                     target: str | None
                     make: type[_AudioTranscoder] | type[_SubtitleTranscoder]
                     if s.type == "audio":
@@ -355,10 +359,10 @@ class ClipWriter:
             for packet in transcoder.flush():
                 self.container.mux(packet)
         self.container.close()
-        os.replace(self.part, self.path)
+        self.output.commit()
 
     def abort(self) -> None:
         """Drop everything written so far (no partial file is left)."""
         with contextlib.suppress(Exception):  # the container may be half set up; removal below is what matters
             self.container.close()
-        self.part.unlink(missing_ok=True)
+        self.output.discard()

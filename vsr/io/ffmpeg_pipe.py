@@ -26,7 +26,8 @@ import numpy as np
 
 from vsr.config import EncodeConfig
 from vsr.frames import FORMATS, YuvFrame, chroma_size
-from vsr.io.encode import CONTAINER_FORMATS, part_path, resolve_codec
+from vsr.io.atomic import PendingOutput
+from vsr.io.encode import container_format, resolve_codec
 from vsr.io.probe import MediaError, VideoInfo, frame_rate
 
 __all__ = ["FfmpegReader", "FfmpegWriter", "require_ffmpeg"]
@@ -185,10 +186,8 @@ class FfmpegWriter:
                  encode: EncodeConfig, source: Path | None, codec: str | None = None) -> None:
         require_ffmpeg()
         self.path = Path(path)
-        self.part = part_path(self.path)
-        fmt = CONTAINER_FORMATS.get(self.path.suffix.lower())
-        if fmt is None:
-            raise MediaError(f"unsupported output extension {self.path.suffix!r}")
+        self.output = PendingOutput(self.path)
+        fmt = container_format(self.path)
         codec = codec or resolve_codec(self.path, encode.codec)  # an OutputSpec brings it decided
         rate = frame_rate(info.rate)
         video = ffmpeg.input("pipe:", format="rawvideo", pix_fmt=pix_fmt, s=f"{width}x{height}",
@@ -209,7 +208,7 @@ class FfmpegWriter:
             src = ffmpeg.input(str(source))
             inputs += [src["a?"], src["s?"]]
             opts.update(acodec="copy", scodec="copy", map_metadata=1)
-        cmd = _args(ffmpeg.output(*inputs, str(self.part), **opts).overwrite_output())
+        cmd = _args(ffmpeg.output(*inputs, str(self.output.part), **opts).overwrite_output())
         self._err = tempfile.TemporaryFile()  # noqa: SIM115 (ffmpeg's stderr until the writer closes)
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=self._err)
         self.frames = 0
@@ -233,11 +232,11 @@ class FfmpegWriter:
             self.abort()
             raise MediaError(f"ffmpeg failed to encode: {msg}")
         self._err.close()
-        self.part.replace(self.path)
+        self.output.commit()
 
     def abort(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
         self._err.close()
-        self.part.unlink(missing_ok=True)
+        self.output.discard()
