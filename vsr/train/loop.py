@@ -15,6 +15,7 @@ import csv
 import logging
 import math
 import os
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -141,6 +142,17 @@ def _load_teacher(cfg: TrainConfig, device: torch.device) -> nn.Module | None:
         p.requires_grad_(False)
     log.info("distilling from %s (%s x%d), weight %g", cfg.teacher, ckpt["model"], cfg.scale, cfg.distill_weight)
     return teacher
+
+
+def _worker_ignores_signals(worker_id: int) -> None:
+    """Data workers leave SIGINT and SIGTERM to the trainer.
+
+    A signal to the process group (Ctrl-C in a terminal) would otherwise kill the workers too,
+    and their death would surface in the trainer as a DataLoader error while it unwinds. The
+    trainer stops them itself on the way out; they also exit when it is gone.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _rank_device(device: torch.device) -> torch.device:
@@ -332,6 +344,7 @@ def fit(cfg: TrainConfig, progress: ProgressFn | None = None) -> TrainResult:
     loader = torch.utils.data.DataLoader(
         dataset, batch_sampler=sampler, num_workers=cfg.workers,
         persistent_workers=cfg.workers > 0, prefetch_factor=4 if cfg.workers > 0 else None,
+        worker_init_fn=_worker_ignores_signals if cfg.workers > 0 else None,
     )
     loss_fn = nn.L1Loss() if cfg.loss == "l1" else nn.MSELoss()
     val_images = cfg.val
