@@ -15,7 +15,7 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -103,7 +103,7 @@ def _signal_exit_code(exc: BaseException) -> int | None:
     return None
 
 
-def _exit_interrupted(code: int) -> None:
+def _exit_interrupted(code: int) -> NoReturn:
     what = "Interrupted" if code == 130 else "Terminated"
     click.echo(f"{what}: nothing was left at the output path.", err=True)
     sys.exit(code)

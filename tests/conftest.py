@@ -87,6 +87,26 @@ def write_clip(path: Path, *, frames: int = 12, size: tuple[int, int] = (64, 48)
     return path
 
 
+def clip_prefix(src: Path, dst: Path, frames: int) -> Path:
+    """The first `frames` decoded frames of `src`, re-encoded losslessly (FFV1, Matroska) with their timestamps.
+
+    For tests that need real footage but not all of it: the pixels are the source's own decoded frames.
+    """
+    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
+        ins = inp.streams.video[0]
+        vs = out.add_stream("ffv1", rate=ins.average_rate)
+        vs.width, vs.height, vs.pix_fmt = ins.codec_context.width, ins.codec_context.height, ins.codec_context.pix_fmt
+        vs.time_base = ins.time_base
+        for i, frame in enumerate(inp.decode(ins)):
+            if i == frames:
+                break
+            for p in vs.encode(frame):
+                out.mux(p)
+        for p in vs.encode(None):
+            out.mux(p)
+    return dst
+
+
 @pytest.fixture(scope="session")
 def tiny_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_clip(tmp_path_factory.mktemp("media") / "tiny.mp4", audio=True)

@@ -129,7 +129,7 @@ def test_bf16_needs_its_margin(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
     monkeypatch.setenv("VSR_CACHE_DIR", str(tmp_path))
     times = {("torch", "fp32"): 1.0, ("torch", "bf16"): 0.95}
     monkeypatch.setattr(rt, "available", lambda name: name == "torch")
-    monkeypatch.setattr(rt, "_time_runner", lambda fn, x, reps: times[fn.key])
+    monkeypatch.setattr(rt, "_time_runner", lambda fn, x, reps, **_: times[fn.key])
 
     def fake_fn(model, precision):
         fn = lambda x: x  # noqa: E731
@@ -237,3 +237,42 @@ def test_bench_times_every_installed_runtime(tmp_path: Path):
     assert res.exit_code == 0, res.output
     assert "engine torch/fp32" in res.output
     assert json.loads((tmp_path / "b.json").read_text())["engine_fps"]
+
+
+def test_probe_runs_are_bounded(monkeypatch: pytest.MonkeyPatch):
+    """Timed runs stop at the budget, and a warm-up past the give-up time is not timed further."""
+    clock = iter(float(i) for i in range(1000))  # every perf_counter call advances one second
+    monkeypatch.setattr(rt.time, "perf_counter", lambda: next(clock))
+    calls: list[int] = []
+
+    def fn(x: torch.Tensor) -> torch.Tensor:
+        calls.append(1)
+        return x
+
+    x = torch.zeros(1)
+    assert rt._time_runner(fn, x, reps=3, budget_s=10.0) == 1.0 and len(calls) == 4  # warm-up + 3
+    calls.clear()
+    assert rt._time_runner(fn, x, reps=3, budget_s=1.0) == 1.0 and len(calls) == 2  # warm-up + 1
+    calls.clear()
+    assert rt._time_runner(fn, x, reps=3, give_up_s=0.5) == 1.0 and len(calls) == 1  # warm-up only
+
+
+def test_a_slow_candidate_is_not_timed_past_its_warm_up(monkeypatch: pytest.MonkeyPatch):
+    """The probe passes each later candidate GIVE_UP times the best time so far."""
+    seen: list[float] = []
+
+    def fake(fn, x, reps, *, give_up_s=float("inf")):
+        seen.append(give_up_s)
+        return fn.key
+
+    monkeypatch.setattr(rt, "available", lambda name: name == "torch")
+    monkeypatch.setattr(rt, "_time_runner", fake)
+
+    def fake_fn(model, precision):
+        fn = lambda x: x  # noqa: E731
+        fn.key = {"fp32": 2.0, "bf16": 1.0}[precision]
+        return fn
+
+    monkeypatch.setattr(rt, "_torch_fn", fake_fn)
+    assert rt.pick_runtime(_Tiny(), ("fp32", "bf16"), use_cache=False).precision == "bf16"
+    assert seen == [float("inf"), rt.GIVE_UP * 2.0]

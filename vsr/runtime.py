@@ -72,6 +72,10 @@ OPSET = 17
 # A bf16 candidate must beat the best fp32 one by this factor to be chosen: bf16 costs a
 # little precision. 1.1, so that a rejected bf16 pair is never more than 10% faster.
 BF16_MARGIN = 1.1
+# The runtime probe times no further a candidate whose first (warm-up) run took this many times the
+# best candidate's time so far: a first run is rarely that much slower than the steady state, and the
+# probe of a heavy model (seconds a run) then costs the user a few runs, not a minute.
+GIVE_UP = 3.0
 
 
 # int8 is offered for a checkpoint only where it costs at most this much Set5 PSNR-Y against
@@ -284,13 +288,27 @@ def _versions() -> str:
     return ", ".join(parts)
 
 
-def _time_runner(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, reps: int) -> float:
+def _time_runner(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, reps: int, *,
+                 budget_s: float = 1.0, give_up_s: float = float("inf")) -> float:
+    """The best wall time of ``fn(x)``, in seconds, over up to ``reps`` timed runs after one warm-up.
+
+    The timed runs stop once they have taken ``budget_s`` (at least one runs), and none runs when the
+    warm-up alone took longer than ``give_up_s`` (its time is returned): on a heavy model every run is
+    seconds before the user's first frame, and a candidate that slow cannot win.
+    """
+    t0 = time.perf_counter()
     fn(x)  # warm-up: oneDNN primitives, OpenVINO's shape-specific kernels
-    best = float("inf")
+    warm = time.perf_counter() - t0
+    if warm > give_up_s:
+        return warm
+    best, spent = float("inf"), 0.0
     for _ in range(reps):
         t0 = time.perf_counter()
         fn(x)
-        best = min(best, time.perf_counter() - t0)
+        took = time.perf_counter() - t0
+        best, spent = min(best, took), spent + took
+        if spent >= budget_s:
+            break
     return best
 
 
@@ -339,7 +357,9 @@ def pick_runtime(model: nn.Module, precisions: tuple[str, ...], *, runtimes: tup
         try:
             runner = build_runner(name, model, precision) if name != "torch" else _torch_fn(model, precision)
             assert runner is not None  # build_runner gives None only for torch
-            ms[f"{name}/{precision}"] = 1e3 * _time_runner(runner, x, reps)
+            # a warm-up GIVE_UP times slower than the best so far is not timed further
+            give_up = GIVE_UP * min(ms.values()) / 1e3 if ms else float("inf")
+            ms[f"{name}/{precision}"] = 1e3 * _time_runner(runner, x, reps, give_up_s=give_up)
         except (RuntimeError, MemoryError) as exc:  # e.g. under a memory limit: the others still run
             if name == "torch":
                 raise

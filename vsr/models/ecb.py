@@ -213,7 +213,7 @@ def deepen(net: ECBNet, blocks: int) -> ECBNet:
     keep = len(layers) - 1  # head + trained blocks with their activations
     for i in range(keep):
         grown.body[i].load_state_dict(layers[i].state_dict())
-    grown.body[len(grown.body) - 1].load_state_dict(layers[-1].state_dict())
+    grown.body[-1].load_state_dict(layers[-1].state_dict())
     for i in range(keep, len(grown.body) - 1, 2):
         block, act = grown.body[i], grown.body[i + 1]
         assert isinstance(block, ECB) and isinstance(act, nn.PReLU)
