@@ -32,7 +32,7 @@ from vsr.io.backends import OutputSpec, Reader, Writer, open_reader, open_writer
 from vsr.io.decode import iter_frames
 from vsr.io.encode import container_format
 from vsr.io.images import IMAGE_EXTENSIONS, is_image_path, read_rgb, write_rgb
-from vsr.io.probe import MediaError, open_input, stream_source
+from vsr.io.probe import MediaError, open_input, probe, stream_source
 from vsr.io.recompress import Recompressor, check_recompress
 
 from .metrics import COLUMNS, Mode, degrade_frame, frame_metrics, mode_of
@@ -106,12 +106,28 @@ def upscale_path(
         check_recompress(cfg.eval_codec, cfg.eval_crf)
     if engine is None:
         stream, why = input_source(src, cfg)
-        built, info = build_engine(cfg.engine, stream)
+        built, info = build_engine(cfg.engine, stream, engine_frame_size(src, cfg))
         engine = (built, note_source(info, stream, why))
     engine[0].stats = EngineStats()  # per clip, also when one engine serves a whole batch
     if is_image_path(src):
         return _upscale_image(src, dst, cfg, engine)
     return _upscale_video(src, dst, cfg, engine, progress)
+
+
+def engine_frame_size(src: Path, cfg: UpscaleConfig) -> tuple[int, int] | None:
+    """(H, W) of the frames the engine will see for video ``src`` (its LR copy in ``--eval`` mode), or
+    None where unknown (images, or a stream that does not open: the reader reports that)."""
+    if is_image_path(src):
+        return None
+    try:
+        info = probe(src)
+    except (MediaError, OSError):
+        return None
+    if info.width < 1 or info.height < 1:
+        return None
+    if cfg.eval:
+        return max(1, info.height // cfg.engine.scale), max(1, info.width // cfg.engine.scale)
+    return info.height, info.width
 
 
 def input_source(src: Path, cfg: UpscaleConfig) -> tuple[str, str]:

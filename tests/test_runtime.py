@@ -276,3 +276,40 @@ def test_a_slow_candidate_is_not_timed_past_its_warm_up(monkeypatch: pytest.Monk
     monkeypatch.setattr(rt, "_torch_fn", fake_fn)
     assert rt.pick_runtime(_Tiny(), ("fp32", "bf16"), use_cache=False).precision == "bf16"
     assert seen == [float("inf"), rt.GIVE_UP * 2.0]
+
+
+def test_probe_size_follows_the_frames():
+    """The probe input is the job's frame (or tile) size, rounded up to 16 and capped at 640x360."""
+    assert rt.probe_size_for(None) == rt.PROBE_SIZE == (360, 640)
+    assert rt.probe_size_for((144, 176)) == (144, 176)
+    assert rt.probe_size_for((36, 44)) == (48, 48)
+    assert rt.probe_size_for((1080, 1920)) == (360, 640)
+    assert rt.probe_size_for((1080, 1920), tile=100) == (112, 112)
+
+
+def test_engine_probes_at_the_frame_size(monkeypatch: pytest.MonkeyPatch):
+    import vsr.engine as engine_mod
+
+    seen: list[tuple[int, int]] = []
+
+    def fake_pick(model, precisions, *, runtimes=None, probe_size=rt.PROBE_SIZE, **_):
+        seen.append(probe_size)
+        return rt.Choice("torch", precisions[0], reason="probe")
+
+    monkeypatch.setattr(engine_mod, "pick_runtime", fake_pick)
+    Engine(_Tiny(), device="cpu", dtype="fp32", runtime="auto", frame_size=(36, 44))
+    Engine(_Tiny(), device="cpu", dtype="fp32", runtime="auto")
+    assert seen == [(48, 48), (360, 640)]
+
+
+def test_clip_frame_size_for_the_probe(tmp_path: Path):
+    """What `vsr upscale` tells the engine: the stream's size, its LR copy's in --eval mode, else None."""
+    from pipelines.clip import engine_frame_size
+    from vsr.config import EngineConfig, UpscaleConfig
+
+    clip = write_clip(tmp_path / "c.mp4", frames=2, size=(64, 48))
+    assert engine_frame_size(clip, UpscaleConfig()) == (48, 64)
+    assert engine_frame_size(clip, UpscaleConfig(engine=EngineConfig(scale=4), eval=True)) == (12, 16)
+    (tmp_path / "junk.mp4").write_bytes(b"not a video")
+    assert engine_frame_size(tmp_path / "junk.mp4", UpscaleConfig()) is None  # the reader reports it
+    assert engine_frame_size(tmp_path / "a.png", UpscaleConfig()) is None

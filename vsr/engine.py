@@ -31,6 +31,7 @@ from vsr.runtime import (
     build_runner,
     int8_path,
     pick_runtime,
+    probe_size_for,
     require,
     runtime_pairs,
 )
@@ -182,6 +183,8 @@ class Engine:
 
     ``tile``: run on tiles of this many LR pixels (None: whole frames).
     ``ensemble``: self-ensemble size (1, 2, 4 or 8 flipped/transposed copies).
+    ``frame_size``: (H, W) of the LR frames to come, where known: ``runtime="auto"`` times its
+    candidates at that size (capped at 640x360), not at a full 640x360 frame.
     On out-of-memory the batch is halved, then tiling switched on (256 px),
     then the error is raised.
     """
@@ -201,6 +204,7 @@ class Engine:
         channels_last: bool = True,
         runtime: str = "torch",
         int8_graph: Path | None = None,
+        frame_size: tuple[int, int] | None = None,
     ) -> None:
         self.device = device if isinstance(device, torch.device) else pick_device(device)
         # NHWC weights let oneDNN pick its blocked convolution kernels, which are faster
@@ -213,7 +217,7 @@ class Engine:
             self.choice = self._choose_int8(runtime, int8_graph)
             dtype = torch.float32  # what the graph takes and returns; its convolutions run in int8
         else:
-            self.choice = self._choose(runtime, dtype)
+            self.choice = self._choose(runtime, dtype, probe_size_for(frame_size, tile))
         self.runtime = self.choice.runtime
         self.dtype = (dtype if isinstance(dtype, torch.dtype) else
                       {"fp32": torch.float32, "bf16": torch.bfloat16}.get(self.choice.precision)
@@ -247,7 +251,7 @@ class Engine:
             raise RuntimeUnavailable("--precision int8 needs the checkpoint's int8 graph (NAME.int8.xml)")
         return Choice("openvino", "int8", reason="asked")
 
-    def _choose(self, runtime: str, dtype: str | torch.dtype) -> Choice:
+    def _choose(self, runtime: str, dtype: str | torch.dtype, probe_size: tuple[int, int]) -> Choice:
         """The runtime and (for runtimes other than torch) the precision to run with."""
         if isinstance(dtype, torch.dtype):
             named = {torch.float32: "fp32", torch.bfloat16: "bf16"}.get(dtype)
@@ -273,7 +277,8 @@ class Engine:
             pairs = runtime_pairs(precisions, (runtime,))
             if len(pairs) == 1:
                 return Choice(*pairs[0], reason="asked")
-        return pick_runtime(self.model, precisions, runtimes=None if runtime == "auto" else (runtime,))
+        return pick_runtime(self.model, precisions, runtimes=None if runtime == "auto" else (runtime,),
+                            probe_size=probe_size)
 
     @property
     def total_scale(self) -> int:
@@ -421,11 +426,13 @@ class EngineInfo:
     meta: dict[str, Any] = field(default_factory=dict)  # the checkpoint's meta
 
 
-def build_engine(cfg: EngineConfig, stream_source: str | None = None) -> tuple[Engine, EngineInfo]:
+def build_engine(cfg: EngineConfig, stream_source: str | None = None,
+                 frame_size: tuple[int, int] | None = None) -> tuple[Engine, EngineInfo]:
     """Engine for an EngineConfig: shipped or given weights, device, dtype, runtime, passes.
 
     ``stream_source`` (``clean`` | ``compressed``): what ``cfg.source == "auto"`` resolves to for
-    the input at hand (clean when not given).
+    the input at hand (clean when not given). ``frame_size``: (H, W) of the frames the engine will
+    upscale, where known, so that ``--runtime auto`` times the candidates at that size (at most 640x360).
     """
     from vsr.weights import WeightsError, load_model, verify_shipped  # here: vsr.weights imports the model zoo
 
@@ -444,7 +451,7 @@ def build_engine(cfg: EngineConfig, stream_source: str | None = None) -> tuple[E
         verify_shipped(graph.with_suffix(".bin"))
     engine = Engine(model, device=cfg.device, dtype=cfg.dtype, batch_size=cfg.batch_size,
                     tile=cfg.tile, passes=cfg.passes, correct=cfg.correct, ensemble=cfg.ensemble,
-                    runtime=cfg.runtime, int8_graph=graph)
+                    runtime=cfg.runtime, int8_graph=graph, frame_size=frame_size)
     return engine, EngineInfo(
         model=info["model"], scale=info["scale"], weights=info["weights"], source=info["source"], meta=info["meta"],
         device=str(engine.device),

@@ -53,6 +53,7 @@ __all__ = [
     "int8_verdict",
     "onnx_bytes",
     "pick_runtime",
+    "probe_size_for",
     "quantize_int8",
     "require",
     "runtime_pairs",
@@ -76,6 +77,8 @@ BF16_MARGIN = 1.1
 # best candidate's time so far: a first run is rarely that much slower than the steady state, and the
 # probe of a heavy model (seconds a run) then costs the user a few runs, not a minute.
 GIVE_UP = 3.0
+# The runtime probe's input, (H, W) LR pixels: a 640x360 frame, or the job's own frames where smaller.
+PROBE_SIZE = (360, 640)
 
 
 # int8 is offered for a checkpoint only where it costs at most this much Set5 PSNR-Y against
@@ -326,8 +329,17 @@ def runtime_pairs(precisions: tuple[str, ...], runtimes: tuple[str, ...] | None 
     return [(n, p) for n in names for p in precisions if p in RUNTIMES[n][2]]
 
 
+def probe_size_for(frame_size: tuple[int, int] | None, tile: int | None = None) -> tuple[int, int]:
+    """The probe input (H, W) for frames of ``frame_size`` (H, W), or tiles of ``tile``: never larger
+    than :data:`PROBE_SIZE`, rounded up to a multiple of 16 so that near sizes share one cached choice."""
+    h, w = frame_size or PROBE_SIZE
+    if tile is not None:
+        h, w = min(h, tile), min(w, tile)
+    return min(PROBE_SIZE[0], -(-h // 16) * 16), min(PROBE_SIZE[1], -(-w // 16) * 16)
+
+
 def pick_runtime(model: nn.Module, precisions: tuple[str, ...], *, runtimes: tuple[str, ...] | None = None,
-                 probe_size: tuple[int, int] = (360, 640), reps: int = 3, use_cache: bool = True) -> Choice:
+                 probe_size: tuple[int, int] = PROBE_SIZE, reps: int = 3, use_cache: bool = True) -> Choice:
     """The fastest installed (runtime, precision) for ``model`` on this CPU.
 
     ``precisions``: those allowed (``("fp32",)``, ``("bf16",)`` or both, for ``--dtype auto``);
