@@ -100,7 +100,7 @@ def test_edsr_quality_tier_on_a_real_clip(scale: int, tmp_path: Path):
     """`--model edsr` end to end, in eval mode: it must beat both bicubic and ESPCN on real footage."""
     if default_weights("edsr", scale) is None or default_weights("espcn", scale) is None:
         pytest.skip(f"no shipped EDSR/ESPCN x{scale} weights")
-    # the first second of the clip, losslessly: the same footage at a quarter of the EDSR time
+    # the first second of the clip, losslessly: the same footage in a quarter of the frames
     src = clip_prefix(shared("clips", "carphone_pristine.mp4"), tmp_path / "carphone30.mkv", 30)
     means = {}
     for model in ("edsr", "espcn"):
