@@ -14,12 +14,15 @@ import copy
 import csv
 import logging
 import math
+import multiprocessing
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from types import TracebackType
 
 import numpy as np
 import torch
@@ -153,6 +156,28 @@ def _worker_ignores_signals(worker_id: int) -> None:
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    threading.excepthook = _quiet_when_the_trainer_is_gone
+
+
+def _from_resource_sharer(tb: TracebackType | None) -> bool:
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename.endswith("resource_sharer.py"):
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def _quiet_when_the_trainer_is_gone(args: threading.ExceptHookArgs) -> None:
+    """A worker's thread hook: silent for the fd server of multiprocessing losing its peer.
+
+    A worker hands each batch's shared memory to the trainer through that server (a thread in the
+    worker); a trainer stopped by a signal mid-handover drops the connection, and the server's
+    error would print a traceback under the trainer's clean exit. Every other error is printed.
+    """
+    if issubclass(args.exc_type, (OSError, EOFError, multiprocessing.AuthenticationError)) and _from_resource_sharer(
+            args.exc_traceback):
+        return
+    threading.__excepthook__(args)
 
 
 def _rank_device(device: torch.device) -> torch.device:
