@@ -79,26 +79,26 @@ def test_signal_to_a_training_process_group_exits_cleanly(tmp_path: Path, sig: i
 
 
 def test_a_worker_is_quiet_only_about_its_fd_server_losing_the_trainer(capsys: pytest.CaptureFixture[str]):
-    """The worker's thread hook drops the fd server's connection errors and prints every other error."""
-    import threading
+    """The worker's excepthook drops the fd server's connection errors and prints every other error."""
+    from types import TracebackType
 
     from vsr.train.loop import _quiet_when_the_trainer_is_gone
 
-    def args_for(exc: BaseException, filename: str) -> threading.ExceptHookArgs:
+    def args_for(exc: BaseException, filename: str) -> tuple[type[BaseException], BaseException, TracebackType | None]:
         code = compile("def serve(e):\n    raise e\n", filename, "exec")
         scope: dict = {}
         exec(code, scope)
         try:
             scope["serve"](exc)
         except BaseException as caught:
-            return threading.ExceptHookArgs((type(caught), caught, caught.__traceback__, None))
+            return type(caught), caught, caught.__traceback__
         raise AssertionError("unreachable")
 
     sharer = "/x/multiprocessing/resource_sharer.py"
-    _quiet_when_the_trainer_is_gone(args_for(ConnectionResetError("peer gone"), sharer))
-    _quiet_when_the_trainer_is_gone(args_for(EOFError(), sharer))
+    _quiet_when_the_trainer_is_gone(*args_for(ConnectionResetError("peer gone"), sharer))
+    _quiet_when_the_trainer_is_gone(*args_for(EOFError(), sharer))
     assert capsys.readouterr().err == ""
-    _quiet_when_the_trainer_is_gone(args_for(ValueError("a real bug"), sharer))
-    _quiet_when_the_trainer_is_gone(args_for(ConnectionResetError("elsewhere"), "/x/other.py"))
+    _quiet_when_the_trainer_is_gone(*args_for(ValueError("a real bug"), sharer))
+    _quiet_when_the_trainer_is_gone(*args_for(ConnectionResetError("elsewhere"), "/x/other.py"))
     err = capsys.readouterr().err
     assert "a real bug" in err and "elsewhere" in err

@@ -17,7 +17,7 @@ import math
 import multiprocessing
 import os
 import signal
-import threading
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -156,7 +156,7 @@ def _worker_ignores_signals(worker_id: int) -> None:
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    threading.excepthook = _quiet_when_the_trainer_is_gone
+    sys.excepthook = _quiet_when_the_trainer_is_gone
 
 
 def _from_resource_sharer(tb: TracebackType | None) -> bool:
@@ -167,17 +167,18 @@ def _from_resource_sharer(tb: TracebackType | None) -> bool:
     return False
 
 
-def _quiet_when_the_trainer_is_gone(args: threading.ExceptHookArgs) -> None:
-    """A worker's thread hook: silent for the fd server of multiprocessing losing its peer.
+def _quiet_when_the_trainer_is_gone(exc_type: type[BaseException], exc: BaseException,
+                                    tb: TracebackType | None) -> None:
+    """A worker's ``sys.excepthook``: silent for the fd server of multiprocessing losing its peer.
 
     A worker hands each batch's shared memory to the trainer through that server (a thread in the
-    worker); a trainer stopped by a signal mid-handover drops the connection, and the server's
-    error would print a traceback under the trainer's clean exit. Every other error is printed.
+    worker, which reports its errors through ``sys.excepthook`` and goes on serving); a trainer
+    stopped by a signal mid-handover drops the connection, and the error would print a traceback
+    under the trainer's clean exit. Every other error is printed.
     """
-    if issubclass(args.exc_type, (OSError, EOFError, multiprocessing.AuthenticationError)) and _from_resource_sharer(
-            args.exc_traceback):
+    if issubclass(exc_type, (OSError, EOFError, multiprocessing.AuthenticationError)) and _from_resource_sharer(tb):
         return
-    threading.__excepthook__(args)
+    sys.__excepthook__(exc_type, exc, tb)
 
 
 def _rank_device(device: torch.device) -> torch.device:
