@@ -115,10 +115,12 @@ def upscale_path(
 
 
 def engine_frame_size(src: Path, cfg: UpscaleConfig) -> tuple[int, int] | None:
-    """(H, W) of the frames the engine will see for video ``src`` (its LR copy in ``--eval`` mode), or
-    None where unknown (images, or a stream that does not open: the reader reports that)."""
-    if is_image_path(src):
-        return None
+    """(H, W) of the frames the engine will see for ``src``, a video or an image (its LR copy in
+    ``--eval`` mode), or None where unknown (a file that does not open: the reader reports that).
+
+    Only the header is read (FFmpeg's image demuxers give an image's size too), so this costs
+    nothing beside decoding; the engine's runtime probe then runs at this size.
+    """
     try:
         info = probe(src)
     except (MediaError, OSError):

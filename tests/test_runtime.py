@@ -15,6 +15,7 @@ from torch import nn
 import vsr.runtime as rt
 from cli import main
 from vsr.engine import Engine
+from vsr.io.images import write_rgb
 from vsr.weights import load_checkpoint, model_from_checkpoint, weights_dir
 
 INSTALLED = [n for n in ("onnxruntime", "openvino") if rt.available(n)]
@@ -303,7 +304,8 @@ def test_engine_probes_at_the_frame_size(monkeypatch: pytest.MonkeyPatch):
 
 
 def test_clip_frame_size_for_the_probe(tmp_path: Path):
-    """What `vsr upscale` tells the engine: the stream's size, its LR copy's in --eval mode, else None."""
+    """What `vsr upscale` tells the engine: a video's or an image's size, its LR copy's in --eval mode,
+    else None."""
     from pipelines.clip import engine_frame_size
     from vsr.config import EngineConfig, UpscaleConfig
 
@@ -312,4 +314,7 @@ def test_clip_frame_size_for_the_probe(tmp_path: Path):
     assert engine_frame_size(clip, UpscaleConfig(engine=EngineConfig(scale=4), eval=True)) == (12, 16)
     (tmp_path / "junk.mp4").write_bytes(b"not a video")
     assert engine_frame_size(tmp_path / "junk.mp4", UpscaleConfig()) is None  # the reader reports it
-    assert engine_frame_size(tmp_path / "a.png", UpscaleConfig()) is None
+    assert engine_frame_size(tmp_path / "a.png", UpscaleConfig()) is None  # missing
+    write_rgb(tmp_path / "b.png", np.zeros((30, 50, 3), np.uint8))
+    assert engine_frame_size(tmp_path / "b.png", UpscaleConfig()) == (30, 50)
+    assert engine_frame_size(tmp_path / "b.png", UpscaleConfig(engine=EngineConfig(scale=3), eval=True)) == (10, 16)
