@@ -7,9 +7,10 @@ Usage (OpenCV's ESPCN/FSRCNN need cv2.dnn_superres, so run from the peers enviro
 For each scale: Set5 PSNR-Y (the `vsr eval` protocol: HR mod-cropped, MATLAB bicubic LR, BT.601
 studio Y, `scale` px shaved) and engine milliseconds per 640x360 LR frame, the median of
 ``--rounds`` rounds in which every entry runs once in turn (alternating, so machine noise hits
-all alike). Our models run as `vsr upscale` runs them (fp32, and bf16 where the CPU has it:
-the faster is listed). Peers run at their native precision: PyTorch fp32 for FSRCNN and VDSR
-(our loaders, benchmarks/peers.py), OpenCV's DNN module for its own graphs.
+all alike). Our models run as `vsr upscale` runs them: under every installed runtime (PyTorch, and
+OpenVINO / ONNX Runtime where the environment has them) in fp32, and bf16 where the CPU has it;
+the fastest pair is listed, as `--runtime auto` would pick it. Peers run at their native
+precision: PyTorch fp32 for FSRCNN and VDSR (our loaders, benchmarks/peers.py), OpenCV's DNN module for its own graphs.
 Writes OUT/pareto.csv and OUT/pareto.png (PSNR against ms, log scale).
 """
 
@@ -41,6 +42,7 @@ from vsr.engine import Engine, cpu_has_bf16  # noqa: E402
 from vsr.evaluate import evaluate_images, summarize  # noqa: E402
 from vsr.models import create_model  # noqa: E402
 from vsr.process import retain_freed_memory  # noqa: E402
+from vsr.runtime import runtime_pairs  # noqa: E402
 from vsr.weights import load_model, weights_dir  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
@@ -71,10 +73,10 @@ def our_entries(scale: int) -> list[Entry]:
         if row.scale != scale:
             continue
         model, _ = load_model(row.model, scale, weights_dir() / row.file)
-        for dtype in ("fp32", "bf16") if cpu_has_bf16() else ("fp32",):
-            engine = Engine(copy.deepcopy(model), device="cpu", dtype=dtype, batch_size=1)
-            out.append(Entry(f"{row.file.removesuffix('.pt')}", "vsr", scale, f"torch {dtype}", row.gmac_640x360,
-                             engine.upscale_y))
+        for runtime, dtype in runtime_pairs(("fp32", "bf16") if cpu_has_bf16() else ("fp32",)):
+            engine = Engine(copy.deepcopy(model), device="cpu", dtype=dtype, runtime=runtime, batch_size=1)
+            out.append(Entry(f"{row.file.removesuffix('.pt')}", "vsr", scale, f"{runtime} {dtype}",
+                             row.gmac_640x360, engine.upscale_y))
     bic = Engine(create_model("bicubic", scale=scale), device="cpu", dtype="fp32", batch_size=1)
     out.append(Entry("bicubic", "vsr", scale, "torch", 0.0, bic.upscale_y))
     return out

@@ -13,6 +13,8 @@ PY=${PYTHON:-python3}
 # the core dependencies of pyproject.toml, with OpenCV's contrib build
 .venv-peers/bin/python -m pip install -q "av>=17.1" "ffmpeg-python>=0.2" "numpy>=1.24" "tqdm>=4.60" "click>=8.1" \
     "opencv-contrib-python-headless>=4.8"
+# the runtime `vsr upscale --runtime auto` picks for most checkpoints, so that pareto.py times ours as users run them
+.venv-peers/bin/python -m pip install -q "onnx>=1.16" "openvino>=2024.4"
 if .venv-peers/bin/python -m pip show opencv-python-headless >/dev/null 2>&1; then
     echo "setup_peers: opencv-python-headless is in .venv-peers too; remove it (pip uninstall)" >&2
     exit 1
