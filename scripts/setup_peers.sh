@@ -2,7 +2,8 @@
 # A second environment, .venv-peers, for benchmarks/pareto.py: the same as .venv but with
 # opencv-contrib-python-headless (cv2.dnn_superres runs OpenCV's ESPCN and FSRCNN) in place of
 # opencv-python-headless. The two wheels both install the cv2 package, so they never share an
-# environment. Safe to run twice.
+# environment. <5: with OpenCV 5.1.0, dnn_superres's readModel sent the peers' TensorFlow .pb graphs
+# to its ONNX importer, which rejected them. Safe to run twice.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -12,7 +13,7 @@ PY=${PYTHON:-python3}
 .venv-peers/bin/python -m pip install -q --no-deps -e .
 # the core dependencies of pyproject.toml, with OpenCV's contrib build
 .venv-peers/bin/python -m pip install -q "av>=17.1" "ffmpeg-python>=0.2" "numpy>=1.24" "tqdm>=4.60" "click>=8.1" \
-    "opencv-contrib-python-headless>=4.8"
+    "opencv-contrib-python-headless>=4.8,<5"
 # the runtime `vsr upscale --runtime auto` picks for most checkpoints, so that pareto.py times ours as users run them
 .venv-peers/bin/python -m pip install -q "onnx>=1.16" "openvino>=2024.4"
 if .venv-peers/bin/python -m pip show opencv-python-headless >/dev/null 2>&1; then
