@@ -204,19 +204,22 @@ def _append(dst_dir: Path, record: dict[str, Any]) -> None:
 
 def run_task(task: Task, upscale: UpscaleConfig, device: str | None, threads: int | None,
              progress: Callable[[int, int | None], None] | None = None,
-             engines: dict[tuple[str | None, str], Any] | None = None) -> dict[str, Any]:
+             engines: dict[tuple[str | None, str, tuple[int, int]], Any] | None = None) -> dict[str, Any]:
     """One input → one manifest record. Never raises for a bad input: it is recorded.
 
     ``progress(frames_done, frames_expected)`` reports the clip's frames (in-process runs only).
-    ``engines`` caches the built engine per (device, source) across the inputs of one process, so the
-    weights are loaded, laid out and probed once, not once per clip.
+    ``engines`` caches the built engine per (device, source, runtime probe size) across the inputs of
+    one process, so the weights are loaded, laid out and probed once per kind of input, not once per
+    clip: clips whose engine frames are 640x360 or larger share one probe (its size is capped there),
+    a smaller clip gets an engine probed at its own size, as `vsr upscale` would give it.
     """
     import torch
 
     from vsr.engine import build_engine
     from vsr.process import retain_freed_memory
+    from vsr.runtime import probe_size_for
 
-    from .clip import input_source, note_source, upscale_path
+    from .clip import engine_frame_size, input_source, note_source, upscale_path
 
     # The entry point of spawned and Ray worker processes, which never run the
     # CLI's: same heap policy as the CLI (idempotent in-process).
@@ -233,9 +236,11 @@ def run_task(task: Task, upscale: UpscaleConfig, device: str | None, threads: in
         engine = None
         if engines is not None:
             stream, why = input_source(Path(task.src), cfg)
-            if (device, stream) not in engines:
-                engines[device, stream] = build_engine(cfg.engine, stream)
-            built, info = engines[device, stream]
+            size = engine_frame_size(Path(task.src), cfg)
+            key = (device, stream, probe_size_for(size, cfg.engine.tile))
+            if key not in engines:
+                engines[key] = build_engine(cfg.engine, stream, size)
+            built, info = engines[key]
             engine = (built, note_source(info, stream, why))
         report = upscale_path(Path(task.src), Path(task.dst), cfg, progress=progress, engine=engine)
     except Exception as exc:  # one input's failure, whatever it is, must not stop the batch
@@ -363,7 +368,7 @@ def _run_local(cfg: BatchConfig, tasks: list[Task], record: Callable[[dict[str, 
     worker = worker or _task_process
     devices: list[str | None] = [*cfg.devices] or [None]
     if cfg.jobs == 1:  # in this process: the current clip's frames can be reported, one engine serves all
-        engines: dict[tuple[str | None, str], Any] = {}
+        engines: dict[tuple[str | None, str, tuple[int, int]], Any] = {}
         for i, task in enumerate(tasks):
             progress = None
             if clip_progress is not None:

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from conftest import CLIPS, shared
 
 from cli import main
-from pipelines.batch import BatchConfig, plan_tasks, read_manifest, run_batch
+from pipelines.batch import BatchConfig, plan_tasks, read_manifest, run_batch, run_task
 from vsr.config import EncodeConfig, EngineConfig, UpscaleConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -266,3 +266,21 @@ def test_one_engine_serves_the_whole_in_process_batch(tmp_path: Path, monkeypatc
     assert report.done == 3 and len(built) == 1
     frames = [json.loads((tmp_path / "out" / f"{n}.png.summary.json").read_text())["frames"] for n in "abc"]
     assert frames == [1, 1, 1]  # per-clip figures, not the engine's running total
+
+
+def test_batch_engine_per_probe_size(tmp_path: Path):
+    """In one process the batch builds one engine per (device, source, probe size): clips of one size share it,
+    a clip of another size below 640x360 gets its own, probed at its size as `vsr upscale` would probe it."""
+    shared("clips")
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    shutil.copy(CLIPS / "realshort.mp4", src / "a.mp4")
+    shutil.copy(CLIPS / "realshort.mp4", src / "b.mp4")
+    shutil.copy(CLIPS / "carphone_pristine.mp4", src / "c.mp4")
+    upscale = UpscaleConfig(engine=EngineConfig(model="bicubic"), encode=EncodeConfig(preset="ultrafast"),
+                            ssim=False, quiet=True)
+    tasks = plan_tasks(BatchConfig(src, out, upscale))
+    engines: dict = {}
+    records = [run_task(t, upscale, None, None, None, engines) for t in tasks]
+    assert [r["status"] for r in records] == ["done"] * 3, records
+    assert sorted(size for _, _, size in engines) == [(144, 176), (240, 320)]
