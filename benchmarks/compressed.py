@@ -38,17 +38,19 @@ sys.path.insert(0, str(ROOT))
 
 from pipelines.metrics import degrade_frame  # noqa: E402
 from pipelines.plot import Series, plot  # noqa: E402
+from vsr.color import to_uint  # noqa: E402
 from vsr.config import EngineConfig  # noqa: E402
 from vsr.degrade import degrade  # noqa: E402
 from vsr.degrade_chain import parse_chain  # noqa: E402
-from vsr.engine import build_engine  # noqa: E402
-from vsr.frames import YuvFrame  # noqa: E402
+from vsr.engine import Engine, build_engine  # noqa: E402
+from vsr.frames import YuvFrame, temporal_windows  # noqa: E402
 from vsr.io.decode import iter_frames  # noqa: E402
 from vsr.io.images import list_images, load_y  # noqa: E402
 from vsr.io.recompress import Recompressor  # noqa: E402
 from vsr.metrics import psnr  # noqa: E402
+from vsr.models.ecb import StillWindow  # noqa: E402
 from vsr.process import retain_freed_memory  # noqa: E402
-from vsr.weights import load_checkpoint  # noqa: E402
+from vsr.weights import load_checkpoint, model_from_checkpoint  # noqa: E402
 
 CLIPS = ("bigbuckbunny.mp4", "big_buck_bunny_432_433.webm", "cockatoo.mp4", "fire2.mp4")
 DATA = ROOT.parent / "shared" / "data" / "clips"
@@ -65,6 +67,37 @@ def _config(spec: str, scale: int, dtype: str, runtime: str) -> EngineConfig:
         source = source or "clean"
     return EngineConfig(model=name, weights=weights, source=source, scale=scale, device="cpu", dtype=dtype,
                         batch_size=1, runtime=runtime)
+
+
+class WindowEngine:
+    """A multi-frame checkpoint (``frames`` > 1) on this benchmark: each frame upscaled from its window
+    of neighbours (:func:`vsr.frames.temporal_windows`, the ends repeated), fp32 torch. The video
+    engine runs one frame at a time, so this is the only place such weights run; on images the window
+    is the image repeated (:class:`vsr.models.ecb.StillWindow`)."""
+
+    def __init__(self, path: Path) -> None:
+        self.net = model_from_checkpoint(load_checkpoint(path)).eval()
+        self.still = Engine(StillWindow(self.net), device="cpu", dtype=torch.float32, batch_size=1)
+        self.bicubic_y = self.still.bicubic_y
+        self.upscale_y = self.still.upscale_y
+
+    def upscale_sequence(self, ys: np.ndarray) -> np.ndarray:
+        """uint8 (T, h, w) consecutive LR planes → uint8 (T, sh, sw)."""
+        windows = temporal_windows(ys, self.net.frames)
+        out = []
+        with torch.inference_mode():
+            for w in windows:
+                y = self.net(torch.from_numpy(w[None].astype(np.float32) / 255.0))
+                out.append(to_uint(y[0, 0].numpy() * 255.0))
+        return np.stack(out)
+
+
+def _engine(spec: str, scale: int, dtype: str, runtime: str) -> Engine | WindowEngine:
+    if "=" in spec:
+        path = Path(spec.split("=", 1)[1])
+        if int(load_checkpoint(path)["model_kwargs"].get("frames", 1)) > 1:
+            return WindowEngine(path)
+    return build_engine(_config(spec, scale, dtype, runtime))[0]
 
 
 def image_benchmark(engines: dict, folders: list[Path], scale: int, jpeg: list[int],
@@ -113,7 +146,7 @@ def main() -> None:
     retain_freed_memory()
     torch.set_num_threads(2)
     args.out.mkdir(parents=True, exist_ok=True)
-    engines = {spec: build_engine(_config(spec, args.scale, args.dtype, args.runtime))[0] for spec in args.models}
+    engines = {spec: _engine(spec, args.scale, args.dtype, args.runtime) for spec in args.models}
     if args.images:
         rows = image_benchmark(engines, args.images, args.scale, args.jpeg, args.h264p)
         out = args.out / f"compressed_{args.name}_x{args.scale}.csv"
@@ -149,7 +182,10 @@ def main() -> None:
             bic = any_engine.bicubic_y(ys)
             base = np.mean([psnr(b, h, crop_border=args.scale) for b, h in zip(bic, hr_frames, strict=True)])
             for name, engine in engines.items():
-                sr = np.concatenate([engine.upscale_y(ys[i : i + 1]) for i in range(len(ys))])
+                if isinstance(engine, WindowEngine):
+                    sr = engine.upscale_sequence(ys)
+                else:
+                    sr = np.concatenate([engine.upscale_y(ys[i : i + 1]) for i in range(len(ys))])
                 score = np.mean([psnr(s, h, crop_border=args.scale) for s, h in zip(sr, hr_frames, strict=True)])
                 rows.append({"clip": clip, "model": name.split("=")[0], "crf": "clean" if c is None else c,
                              "psnr": round(float(score), 3), "psnr_bicubic": round(float(base), 3),

@@ -159,3 +159,32 @@ def test_a_corrupt_image_is_named_and_skipped(tmp_path: Path, caplog: pytest.Log
     (empty / "x.png").write_bytes(b"not a png")
     with pytest.raises(ValueError, match="no readable image"):
         FrameFolderDataset([empty], scale=2, patch_size=32)
+
+
+def test_multi_frame_items_are_sequences(frames_dir: Path):
+    """frames=3: LR windows (current frame first) and the current HR; a still sequence repeats one LR patch,
+    a moving one does not, and the H.264 step codes the sequence (a PSNR drop against the same clean draw)."""
+    from vsr.metrics import psnr
+
+    kw = {"scale": 2, "patch_size": 32, "patches_per_image": 4, "frames": 3}
+    still = FrameFolderDataset([frames_dir], motion=0.0, **kw)
+    lr, hr = still[(0, 5)]
+    assert lr.shape == (4, 3, 16, 16) and hr.shape == (4, 1, 32, 32)
+    assert torch.equal(lr[:, 1], lr[:, 0]) and torch.equal(lr[:, 2], lr[:, 0])
+    moving = FrameFolderDataset([frames_dir], motion=2.0, augment=False, **kw)
+    lr_m, hr_m = moving[(0, 5)]
+    assert not torch.equal(lr_m[:, 1], lr_m[:, 0])
+    coded = FrameFolderDataset([frames_dir], motion=2.0, augment=False, degradation="bicubic,h264:1:45-45", **kw)
+    lr_c, hr_c = coded[(0, 5)]
+    assert torch.equal(hr_c[0], hr_m[0])  # the first patch: same draws, same HR (the codec's draws come later)
+    clean_u8, coded_u8 = (np.rint(t[0].numpy() * 255).astype(np.uint8) for t in (lr_m, lr_c))
+    assert np.mean([psnr(c, k) for c, k in zip(coded_u8, clean_u8, strict=True)]) < 40
+    lr_c2, _ = coded[(0, 5)]
+    assert torch.equal(lr_c, lr_c2)  # a pure function of the key, codec included
+
+
+def test_multi_frame_options_are_checked(frames_dir: Path):
+    with pytest.raises(ValueError, match="odd"):
+        FrameFolderDataset([frames_dir], scale=2, patch_size=32, frames=2)
+    with pytest.raises(ValueError, match="h264p"):
+        FrameFolderDataset([frames_dir], scale=2, patch_size=32, frames=3, degradation="bicubic,h264p:0.5:20-30")

@@ -148,3 +148,49 @@ def test_deepened_net_computes_the_same_function_and_can_learn(scale: int):
         deepen(copy.deepcopy(net).reparameterize(), 7)
     with pytest.raises(ValueError, match="cannot deepen"):
         deepen(net, 2)
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_multi_frame_fusion_and_single_frame_start(scale: int):
+    """frames=3: the fused net equals the multi-branch one to 1e-5, and a single-frame checkpoint grown into
+    it (vsr train --init) computes the single-frame function on the current frame (channel 0)."""
+    from vsr.train.loop import embed_state_dict
+
+    net = _perturbed(_ecb_net("fast", scale=scale, frames=3), seed=scale).double().eval()
+    x = torch.rand(2, 3, 13, 17, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    with torch.no_grad():
+        before = net(x)
+        assert before.shape == (2, 1, 13 * scale, 17 * scale)
+        assert (copy.deepcopy(net).reparameterize()(x) - before).abs().max().item() < 1e-5
+    x = x.float()
+    net = net.float()
+    single = _perturbed(_ecb_net("fast", scale=scale), seed=7).eval()
+    grown = _ecb_net("fast", scale=scale, frames=3)
+    assert embed_state_dict(grown, single.state_dict())[1] > 0  # the input convs were widened
+    with torch.no_grad():
+        assert torch.equal(grown.eval()(x), single(x[:, :1]))
+        assert not torch.equal(net(x), net(torch.cat([x[:, :1]] * 3, dim=1)))  # the neighbours matter
+    with pytest.raises(ValueError, match="odd"):
+        _ecb_net("fast", scale=scale, frames=2)
+
+
+def test_engine_refuses_multi_frame_weights(tmp_path: Path):
+    from vsr.config import EngineConfig
+    from vsr.engine import build_engine
+    from vsr.weights import WeightsError
+
+    net = _ecb_net("fast", scale=2, frames=3)
+    path = tmp_path / "mf.pt"
+    save_checkpoint(path, model="fast", model_kwargs={"frames": 3}, scale=2, state_dict=net.state_dict(), meta={})
+    with pytest.raises(WeightsError, match="3-frame"):
+        build_engine(EngineConfig(model="fast", scale=2, weights=path, runtime="torch"))
+
+
+def test_temporal_windows_repeat_the_ends():
+    from vsr.frames import temporal_windows, window_order
+
+    assert window_order(1) == (0,) and window_order(5) == (0, -1, 1, -2, 2)
+    planes = np.arange(4, dtype=np.uint8)[:, None, None] * np.ones((4, 2, 3), np.uint8)
+    w = temporal_windows(planes, 3)
+    assert w.shape == (4, 3, 2, 3) and w.dtype == np.uint8
+    assert w[:, :, 0, 0].tolist() == [[0, 0, 1], [1, 0, 2], [2, 1, 3], [3, 2, 3]]

@@ -72,12 +72,53 @@ class Chain:
 
     def downscale(self, hr: NDArray[np.uint8], scale: int, rng: np.random.Generator) -> NDArray[np.uint8]:
         """Blur steps, then the downscale: uint8 (H, W) → uint8 (H/s, W/s)."""
+        return self.downscale_with(hr, scale, self.draw_pre(rng))
+
+    def draw_pre(self, rng: np.random.Generator) -> list[float | None]:
+        """The blur steps' parameters for one item (None: skipped), drawn once for a whole sequence."""
+        return [step.draw(rng) for step in self.pre]
+
+    def downscale_with(self, hr: NDArray[np.uint8], scale: int, sigmas: list[float | None]) -> NDArray[np.uint8]:
+        """:meth:`downscale` with the blur parameters given (from :meth:`draw_pre`)."""
         x: NDArray = hr
-        for step in self.pre:
-            sigma = step.draw(rng)
+        for sigma in sigmas:
             if sigma is not None:
                 x = cv2.GaussianBlur(x, (0, 0), sigmaX=sigma, borderType=cv2.BORDER_REFLECT)
         return degrade(x, scale, self.base)
+
+    def corrupt_sequence(self, lrs: list[NDArray[np.uint8]], rng: np.random.Generator) -> list[NDArray[np.uint8]]:
+        """The post steps on consecutive LR patches (uint8 (h, w), one shape), in time order.
+
+        Each step's parameter is drawn once for the sequence: noise is independent per frame,
+        JPEG codes each frame, and ``h264`` codes the sequence as one libx264 stream (an intra
+        frame, then P-frames over the real motion between the patches). ``h264p`` has no
+        meaning here (the sequence has its own P-frames) and is refused by the dataset.
+        """
+        xs = [np.ascontiguousarray(x) for x in lrs]
+        for step in self.post:
+            value = step.draw(rng)
+            if value is None:
+                continue
+            if step.name in ("h264", "h264p"):
+                from vsr.io.recompress import h264_roundtrip_sequence  # PyAV only where the step is used
+
+                xs = h264_roundtrip_sequence(xs, round(value))
+            else:
+                xs = [self._post_one(step.name, value, x, rng) for x in xs]
+        return xs
+
+    @staticmethod
+    def _post_one(name: str, value: float, x: NDArray, rng: np.random.Generator) -> NDArray[np.uint8]:
+        """One noise or JPEG step on one LR patch."""
+        if name == "noise":
+            return to_uint(x.astype(np.float64) + rng.normal(0.0, value, x.shape))
+        ok, buf = cv2.imencode(".jpg", x, [cv2.IMWRITE_JPEG_QUALITY, round(value)])
+        if not ok:
+            raise ValueError("OpenCV could not encode a JPEG")
+        decoded = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
+        if decoded is None:
+            raise ValueError("OpenCV could not decode its own JPEG")
+        return decoded
 
     def corrupt(self, lr: NDArray[np.uint8], rng: np.random.Generator) -> NDArray[np.uint8]:
         """Noise, JPEG and H.264 steps on an LR patch, in order: uint8 (h, w) → uint8 (h, w)."""
@@ -86,16 +127,8 @@ class Chain:
             value = step.draw(rng)
             if value is None:
                 continue
-            if step.name == "noise":
-                x = to_uint(x.astype(np.float64) + rng.normal(0.0, value, x.shape))
-            elif step.name == "jpeg":
-                ok, buf = cv2.imencode(".jpg", x, [cv2.IMWRITE_JPEG_QUALITY, round(value)])
-                if not ok:
-                    raise ValueError("OpenCV could not encode a JPEG")
-                decoded = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
-                if decoded is None:
-                    raise ValueError("OpenCV could not decode its own JPEG")
-                x = decoded
+            if step.name in ("noise", "jpeg"):
+                x = self._post_one(step.name, value, x, rng)
             elif step.name in ("h264", "h264p"):
                 from vsr.io.recompress import h264_roundtrip_y  # PyAV only where the step is used
 

@@ -439,6 +439,9 @@ def build_engine(cfg: EngineConfig, stream_source: str | None = None,
     source = cfg.source if cfg.source != "auto" else (stream_source or "clean")
     model, info = load_model(cfg.model, cfg.model_scale, cfg.weights, source=source,
                              source_asked=cfg.source != "auto")
+    if getattr(model, "frames", 1) > 1:
+        raise WeightsError(f"{info['weights']} is a {model.frames}-frame net: the engine upscales one frame at "
+                           "a time (benchmarks/compressed.py measures multi-frame weights)")
     graph = None
     if cfg.dtype == "int8":
         graph = int8_path(Path(info["weights"])) if info["weights"] else None

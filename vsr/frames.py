@@ -20,7 +20,8 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["FORMATS", "FormatInfo", "YuvFrame", "chroma_size", "encodable_size", "resize_plane"]
+__all__ = ["FORMATS", "FormatInfo", "YuvFrame", "chroma_size", "encodable_size", "resize_plane", "temporal_windows",
+           "window_order"]
 
 
 @dataclass(frozen=True)
@@ -111,3 +112,25 @@ def resize_plane(plane: NDArray, width: int, height: int) -> NDArray:
     if plane.dtype == np.uint16:
         np.minimum(out, 1023, out=out)
     return out
+
+
+def window_order(frames: int) -> tuple[int, ...]:
+    """Time offsets of a multi-frame net's input channels: ``(0, -1, 1, -2, 2, ...)``, ``frames`` odd.
+
+    The current frame comes first, so that a single-frame net embedded into a multi-frame one
+    (zero weights on the new channels) still sees its own input in channel 0.
+    """
+    if frames < 1 or frames % 2 == 0:
+        raise ValueError(f"frames must be odd and at least 1, got {frames}")
+    return (0, *(d for k in range(1, frames // 2 + 1) for d in (-k, k)))
+
+
+def temporal_windows(planes: NDArray, frames: int) -> NDArray:
+    """``(T, H, W)`` consecutive planes → ``(T, frames, H, W)`` windows in :func:`window_order`.
+
+    At the ends of the sequence the missing neighbours repeat the first or last plane (a still
+    scene), so every plane gets a window; same dtype as the input.
+    """
+    n = planes.shape[0]
+    index = np.clip(np.arange(n)[:, None] + np.array(window_order(frames))[None, :], 0, n - 1)
+    return planes[index]

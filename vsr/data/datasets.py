@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 
 from vsr.degrade import degrade, imresize
 from vsr.degrade_chain import parse_chain
+from vsr.frames import window_order
 from vsr.io.images import Y_SUFFIX, ImageError, list_images, load_y, read_rgb
 
 __all__ = ["Y_SUFFIX", "FrameFolderDataset", "IterationBatchSampler", "list_images", "load_y"]
@@ -59,6 +60,16 @@ class FrameFolderDataset(torch.utils.data.Dataset):
     ``scale_aug`` < 1 first shrinks each decoded image by a random factor in
     ``[max(scale_aug, (p + s) / short side), 1]`` (scale augmentation), so a
     shrunk copy always still holds a patch.
+
+    ``frames`` > 1 (odd) makes each item a short synthetic video for a multi-frame net:
+    the HR patch drifts over the image at a constant velocity of up to ``motion`` LR
+    pixels per frame on each axis (in whole HR pixels, so at x2 and above the LR frames
+    sample other sub-pixel phases; one sequence in five is still), each frame is
+    degraded on its own, and the chain's steps run over the sequence
+    (:meth:`~vsr.degrade_chain.Chain.corrupt_sequence`: ``h264`` codes it as one stream,
+    up to three earlier frames first, so that the current frame is a P-frame 1 to 4 deep).
+    LR is then ``(k, frames, p/s, p/s)`` in :func:`vsr.frames.window_order` (the
+    current frame first) and HR the current frame's patch.
     """
 
     def __init__(
@@ -71,10 +82,20 @@ class FrameFolderDataset(torch.utils.data.Dataset):
         patches_per_image: int = 1,
         augment: bool = True,
         scale_aug: float = 1.0,
+        frames: int = 1,
+        motion: float = 1.5,
     ) -> None:
         if patch_size % scale:
             raise ValueError(f"patch_size {patch_size} is not a multiple of scale {scale}")
         self.chain = parse_chain(degradation)
+        self.order = window_order(frames)  # ValueError for an even or non-positive count
+        if frames > 1 and any(step.name == "h264p" for step in self.chain.post):
+            raise ValueError("degradation h264p codes single patches; a multi-frame run codes its sequences "
+                             "with h264")
+        if not 0.0 <= motion <= 8.0:
+            raise ValueError(f"motion must lie in 0..8 LR pixels per frame, got {motion}")
+        self.frames = frames
+        self.motion = motion
         self.roots = [Path(r) for r in roots]
         self.files = [str(p) for p in list_images(roots)]
         if not self.files:
@@ -132,6 +153,45 @@ class FrameFolderDataset(torch.utils.data.Dataset):
                 lr, hr = lr.T, hr.T
         return lr, hr
 
+    def _lr_at(self, y: NDArray[np.uint8], top: int, left: int, sigmas: list[float | None]) -> NDArray[np.uint8]:
+        """The LR patch of the HR patch at (top, left), from a margin-padded region (no border artefacts)."""
+        s, p = self.scale, self.patch_size
+        h, w = y.shape
+        t0, l0 = top - s * min(3, top // s), left - s * min(3, left // s)  # margin 3s where there is room
+        region = y[t0 : min(top + p + 3 * s, h), l0 : min(left + p + 3 * s, w)]
+        lr_region = self.chain.downscale_with(region, s, sigmas)
+        lt, ll = (top - t0) // s, (left - l0) // s
+        return lr_region[lt : lt + p // s, ll : ll + p // s]
+
+    def _sequence(self, y: NDArray[np.uint8], rng: np.random.Generator) -> tuple[NDArray, NDArray]:
+        """One multi-frame item: LR ``(frames, p/s, p/s)`` in window order and the current HR ``(p, p)``."""
+        s, p = self.scale, self.patch_size
+        y = y[: (y.shape[0] // s) * s, : (y.shape[1] // s) * s]
+        h, w = y.shape
+        half = self.frames // 2
+        lead = int(rng.integers(0, 4))
+        times = np.arange(-half - lead, half + 1)  # the current frame is time 0
+        velocity = rng.uniform(-self.motion, self.motion, 2) * s if rng.random() >= 0.2 else np.zeros(2)
+        top, left = int(rng.integers(0, h - p + 1)), int(rng.integers(0, w - p + 1))
+        tops = np.clip(np.round(top + times * velocity[0]).astype(int), 0, h - p)
+        lefts = np.clip(np.round(left + times * velocity[1]).astype(int), 0, w - p)
+        sigmas = self.chain.draw_pre(rng)
+        lrs = [self._lr_at(y, int(t), int(l_), sigmas) for t, l_ in zip(tops, lefts, strict=True)]
+        if not self.chain.clean:
+            lrs = self.chain.corrupt_sequence(lrs, rng)
+        now = half + lead
+        lr = np.stack([lrs[now + d] for d in self.order])
+        cur = int(np.flatnonzero(times == 0)[0])
+        hr = y[tops[cur] : tops[cur] + p, lefts[cur] : lefts[cur] + p]
+        if self.augment:
+            if rng.random() < 0.5:
+                lr, hr = lr[:, :, ::-1], hr[:, ::-1]
+            if rng.random() < 0.5:
+                lr, hr = lr[:, ::-1], hr[::-1]
+            if rng.random() < 0.5:
+                lr, hr = lr.transpose(0, 2, 1), hr.T
+        return lr, hr
+
     def _read(self, index: int) -> NDArray[np.uint8] | None:
         """The file's luma, or None (with one warning per file) when it cannot be decoded."""
         try:
@@ -176,6 +236,11 @@ class FrameFolderDataset(torch.utils.data.Dataset):
             y = self._read((index + step) % len(self.files))
             if y is None:
                 y = np.zeros((0, 0), np.uint8)  # unreadable: on to the next file
+        if self.frames > 1:
+            pairs = [self._sequence(y, rng) for _ in range(self.patches_per_image)]
+            lr = np.stack([a for a, _ in pairs]).astype(np.float32) / 255.0
+            hr = np.stack([b for _, b in pairs])[:, None].astype(np.float32) / 255.0
+            return torch.from_numpy(lr), torch.from_numpy(hr)
         pairs = [self._patch(y, rng) for _ in range(self.patches_per_image)]
         lr = np.stack([a for a, _ in pairs])[:, None].astype(np.float32) / 255.0
         hr = np.stack([b for _, b in pairs])[:, None].astype(np.float32) / 255.0

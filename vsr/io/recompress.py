@@ -18,7 +18,7 @@ import numpy as np
 from vsr.frames import FORMATS, YuvFrame
 from vsr.io.probe import FALLBACK_RATE, MediaError
 
-__all__ = ["CRF_RANGES", "Recompressor", "check_recompress"]
+__all__ = ["CRF_RANGES", "Recompressor", "check_recompress", "h264_roundtrip_sequence", "h264_roundtrip_y"]
 
 # The CRF scale of each encoder the option takes (FFmpeg's ranges).
 CRF_RANGES = {"libx264": (0, 51), "libx265": (0, 51), "libvpx-vp9": (0, 63)}
@@ -87,16 +87,26 @@ def h264_roundtrip_y(y: np.ndarray, crf: int, reference: np.ndarray | None = Non
     The training degradation's codec step. Without ``reference`` the patch is coded as an
     intra frame; with one (uint8, same shape) the reference is coded first and the patch
     second, as a P-frame predicted from it: the motion-compensated residual coding that
-    most frames of a real stream carry. Chroma is flat grey; odd sides are padded by
-    repeating the last line and cropped again after decoding.
+    most frames of a real stream carry.
+    """
+    return h264_roundtrip_sequence([y] if reference is None else [reference, y], crf)[-1]
+
+
+def h264_roundtrip_sequence(planes: list[np.ndarray], crf: int) -> list[np.ndarray]:
+    """Consecutive luma planes (uint8 (H, W), one shape) through one libx264 stream at ``crf`` and back.
+
+    The first is coded as an intra frame, every later one as a P-frame predicted from the
+    frames before it, as :class:`Recompressor` codes a clip (``veryfast``, no B-frames).
+    Chroma is flat grey; odd sides are padded by repeating the last line and cropped again
+    after decoding. Returns the decoded planes, same shapes, uint8.
     """
     check_recompress("libx264", crf)
-    h, w = y.shape
-    frames = [y] if reference is None else [reference, y]
-    padded = [np.pad(f, ((0, h % 2), (0, w % 2)), mode="edge") for f in frames]
+    if not planes:
+        return []
+    h, w = planes[0].shape
+    padded = [np.pad(f, ((0, h % 2), (0, w % 2)), mode="edge") for f in planes]
     ph, pw = padded[0].shape
     grey = np.full((ph // 2, pw // 2), 128, np.uint8)
     recompress = Recompressor(pw, ph, "yuv420p", crf=crf)
-    for i, plane in enumerate(padded):
-        out = recompress(YuvFrame((plane, grey, grey), "yuv420p", i, Fraction(1, 25), 0))
-    return out.y[:h, :w]
+    return [recompress(YuvFrame((plane, grey, grey), "yuv420p", i, Fraction(1, 25), 0)).y[:h, :w]
+            for i, plane in enumerate(padded)]

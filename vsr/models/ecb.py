@@ -31,7 +31,7 @@ from torch import nn
 from vsr.models._registry import register_model
 from vsr.models.blocks import bicubic_upsample, check_scale, make_activation
 
-__all__ = ["ECB", "RESIDUALS", "ECBNet", "deepen", "ecb"]
+__all__ = ["ECB", "RESIDUALS", "ECBNet", "StillWindow", "deepen", "ecb"]
 
 RESIDUALS = ("nearest", "bilinear", "bicubic", "none")
 
@@ -130,6 +130,13 @@ class ECBNet(nn.Module):
     Input float32 ``(N, C, H, W)`` in [0, 1]; output ``(N, C, sH, sW)`` in about
     [0, 1] (unclamped). ``fused=True`` builds the plain inference form directly
     (its state_dict is what :meth:`reparameterize` produces).
+
+    ``frames`` > 1 (odd) makes a multi-frame net (early fusion): the input is
+    ``(N, frames * C, H, W)``, the frame to upscale first, then its neighbours
+    ``t-1, t+1, t-2, t+2, ...`` (:func:`vsr.frames.window_order`); the output and the
+    residual are those of the first. With the current frame first, a single-frame
+    checkpoint grown into it by ``vsr train --init`` (new input channels start at
+    zero weight) computes the single-frame function at iteration 0.
     """
 
     def __init__(
@@ -142,6 +149,7 @@ class ECBNet(nn.Module):
         activation: str = "prelu",
         residual: str = "nearest",
         fused: bool = False,
+        frames: int = 1,
     ) -> None:
         super().__init__()
         self.scale = check_scale(scale)
@@ -149,10 +157,13 @@ class ECBNet(nn.Module):
             raise ValueError(f"unknown residual {residual!r}; known: {', '.join(RESIDUALS)}")
         if blocks < 1 or channels < 1:
             raise ValueError("blocks and channels must be at least 1")
+        if frames < 1 or frames % 2 == 0:
+            raise ValueError(f"frames must be odd and at least 1, got {frames}")
         self.residual = residual
         self.in_channels = in_channels
+        self.frames = frames
         self.is_fused = fused
-        widths = [in_channels] + [channels] * (blocks + 1)
+        widths = [in_channels * frames] + [channels] * (blocks + 1)
         layers: list[nn.Module] = []
         for a, b in itertools.pairwise(widths):
             layers.append(nn.Conv2d(a, b, 3, padding=1) if fused else ECB(a, b, expand))
@@ -164,6 +175,7 @@ class ECBNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.body(x)
+        x = x[:, : self.in_channels]  # the frame to upscale (the first of a multi-frame window)
         if self.residual == "nearest":
             # Nearest upsample before the shuffle: each sub-pixel channel adds its LR pixel.
             y = y + x.repeat_interleave(self.scale * self.scale, dim=1)
@@ -187,6 +199,22 @@ class ECBNet(nn.Module):
         return self
 
 
+class StillWindow(nn.Module):
+    """A multi-frame net run on single images: every frame of the window is the image (a still scene).
+
+    Input ``(N, C, H, W)`` in [0, 1], as a single-frame net takes; output that of ``net``. Training's
+    validation on still images and the benchmarks' image sets use it; video gives real windows.
+    """
+
+    def __init__(self, net: ECBNet) -> None:
+        super().__init__()
+        self.net = net
+        self.scale = net.scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.repeat(1, self.net.frames, 1, 1))
+
+
 @torch.no_grad()
 def deepen(net: ECBNet, blocks: int) -> ECBNet:
     """A copy of the multi-branch PReLU ``net`` grown to ``blocks`` blocks that computes the same function.
@@ -208,7 +236,8 @@ def deepen(net: ECBNet, blocks: int) -> ECBNet:
         raise ValueError("deepen needs PReLU activations (a slope of 1 is the identity)")
     channels = head.out_ch
     grown = ECBNet(net.scale, in_channels=net.in_channels, blocks=blocks, channels=channels,
-                   expand=head.expand.out_channels // max(1, channels), residual=net.residual)
+                   expand=head.expand.out_channels // max(1, channels), residual=net.residual,
+                   frames=net.frames)
     grown = grown.to(next(net.parameters()).dtype)
     keep = len(layers) - 1  # head + trained blocks with their activations
     for i in range(keep):

@@ -38,6 +38,7 @@ from vsr.io.atomic import atomic_output
 from vsr.models import create_model
 from vsr.models.blocks import bicubic_upsample
 from vsr.models.discriminator import Discriminator
+from vsr.models.ecb import StillWindow
 from vsr.train.gan import FeatureLoss, d_loss, g_adv_loss
 from vsr.weights import WeightsError, load_checkpoint, model_from_checkpoint, save_checkpoint
 
@@ -308,6 +309,9 @@ def fit(cfg: TrainConfig, progress: ProgressFn | None = None) -> TrainResult:
     model = create_model(cfg.model, scale=cfg.scale, **cfg.model_kwargs).to(device)
     if cfg.init is not None:
         _init_from(model, cfg.init)
+    frames = int(getattr(model, "frames", 1))  # a multi-frame net trains on synthetic sequences
+    if frames > 1 and cfg.teacher is not None:
+        raise ValueError("--teacher distils single-frame nets; this model takes several frames")
     ema = copy.deepcopy(model).eval() if cfg.ema > 0 else None
     teacher = _load_teacher(cfg, device)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.999))
@@ -342,7 +346,7 @@ def fit(cfg: TrainConfig, progress: ProgressFn | None = None) -> TrainResult:
 
     dataset = FrameFolderDataset(
         cfg.data, scale=cfg.scale, patch_size=cfg.patch_size, degradation=cfg.degradation,
-        patches_per_image=cfg.patches_per_image, scale_aug=cfg.scale_aug,
+        patches_per_image=cfg.patches_per_image, scale_aug=cfg.scale_aug, frames=frames,
     )
     per_rank_batch = max(1, cfg.batch_size // world)
     items_per_batch = max(1, per_rank_batch // cfg.patches_per_image)
@@ -382,7 +386,8 @@ def fit(cfg: TrainConfig, progress: ProgressFn | None = None) -> TrainResult:
     def validate(it: int, elapsed: float) -> None:
         nonlocal best
         net = ema if ema is not None else model
-        engine = Engine(net, device=device, dtype=torch.float32, batch_size=1, channels_last=False)
+        engine = Engine(net if frames == 1 else StillWindow(net), device=device, dtype=torch.float32,
+                        batch_size=1, channels_last=False)
         net.eval()
         assert val_images is not None  # validate() runs only with --val
         scores = evaluate_images(engine.upscale_y, None, val_images, cfg.scale, with_ssim=False)
@@ -444,7 +449,8 @@ def fit(cfg: TrainConfig, progress: ProgressFn | None = None) -> TrainResult:
             with autocast():
                 gan.step(sr_batch.float(), hr_batch, lr_at(cfg, it) / cfg.lr)
         if gain_sampler is not None:
-            gain_sampler.report(it, _item_gains(sr_batch, hr_batch, lr_batch, items_per_batch, cfg.scale))
+            gain_sampler.report(it, _item_gains(sr_batch, hr_batch, lr_batch[:, : hr_batch.shape[1]],
+                                                items_per_batch, cfg.scale))
         if ema is not None:
             with torch.no_grad():
                 decay = ema_decay(cfg.ema, it)
