@@ -21,6 +21,10 @@ of the scale) and the LR its MATLAB-bicubic downscale, clean, through OpenCV JPE
 ``--jpeg`` quality, and through a libx264 P-frame at each ``--h264p`` CRF (the ``h264p`` step of
 the training chain, seeded per image). Writes OUT/compressed_NAME_xS.csv with the same columns
 (``condition`` in place of ``crf``) and prints the mean gain per condition.
+
+A multi-frame checkpoint (``frames`` > 1) upscales each frame from its window of neighbours
+(the video engine runs one frame at a time, so this is where such weights are measured);
+``--still-ablation`` adds a row for the same weights fed the frame alone (a still window).
 """
 
 from __future__ import annotations
@@ -142,11 +146,18 @@ def main() -> None:
     ap.add_argument("--jpeg", type=int, nargs="*", default=[30, 50, 75], help="JPEG qualities (--images).")
     ap.add_argument("--h264p", type=int, nargs="*", default=[], help="libx264 P-frame CRFs (--images).")
     ap.add_argument("--name", default="images", help="CSV name part for --images.")
+    ap.add_argument("--still-ablation", action="store_true",
+                    help="Also run each multi-frame checkpoint on still windows (LABEL-still): what neighbours add.")
     args = ap.parse_args()
     retain_freed_memory()
     torch.set_num_threads(2)
     args.out.mkdir(parents=True, exist_ok=True)
-    engines = {spec: _engine(spec, args.scale, args.dtype, args.runtime) for spec in args.models}
+    engines: dict[str, Engine | WindowEngine] = {}
+    for spec in args.models:
+        engines[spec] = engine = _engine(spec, args.scale, args.dtype, args.runtime)
+        if isinstance(engine, WindowEngine) and args.still_ablation:
+            label, _, path = spec.partition("=")
+            engines[f"{label}-still={path}"] = engine.still  # the same weights, neighbours = the frame itself
     if args.images:
         rows = image_benchmark(engines, args.images, args.scale, args.jpeg, args.h264p)
         out = args.out / f"compressed_{args.name}_x{args.scale}.csv"

@@ -41,3 +41,42 @@ def test_gpu_check_says_so_without_cuda():
     result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_check.py")], capture_output=True,
                             text=True, cwd=ROOT, timeout=120)
     assert result.returncode == 2 and result.stderr.strip() == "no CUDA device: nothing checked"
+
+
+def test_compressed_benchmark_runs_multi_frame_weights_on_windows(tmp_path: Path):
+    """A 3-frame net grown from a single-frame checkpoint (neighbour weights zero) gives, through the
+    benchmark's window runner, exactly the single-frame engine's output; with weight on the neighbours,
+    a moving sequence's output changes and a still window's does not."""
+    import copy
+    import importlib.util
+
+    import numpy as np
+    import torch
+
+    from vsr.engine import Engine
+    from vsr.models.ecb import ECBNet
+    from vsr.train.loop import embed_state_dict
+    from vsr.weights import load_checkpoint, model_from_checkpoint
+
+    spec = importlib.util.spec_from_file_location("compressed_bench", ROOT / "benchmarks" / "compressed.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    ckpt = load_checkpoint(ROOT / "weights" / "fast_x2.pt")
+    grown = ECBNet(2, blocks=4, channels=16, frames=3)
+    embed_state_dict(grown, ckpt["train_form"]["state_dict"])
+    path = tmp_path / "mf.pt"
+    save_checkpoint(path, model="fast", model_kwargs={"frames": 3, "fused": True}, scale=2,
+                    state_dict=copy.deepcopy(grown).reparameterize().state_dict())
+    rng = np.random.default_rng(0)
+    ys = np.stack([np.roll(rng.integers(16, 236, (24, 40), dtype=np.uint8), k, axis=1) for k in range(4)])
+    window = bench.WindowEngine(path)
+    single = Engine(model_from_checkpoint(ckpt), device="cpu", dtype=torch.float32, batch_size=1)
+    expect = np.concatenate([single.upscale_y(ys[i : i + 1]) for i in range(4)])
+    np.testing.assert_array_equal(window.upscale_sequence(ys), expect)
+    with torch.no_grad():
+        window.net.body[0].weight[:, 1:] += 0.05  # the neighbours now matter
+    moved = window.upscale_sequence(ys)
+    assert not np.array_equal(moved, expect)
+    still = np.stack([ys[1]] * 3)
+    np.testing.assert_array_equal(window.upscale_sequence(still)[1], window.upscale_y(ys[1:2])[0])
