@@ -81,13 +81,14 @@ class WindowEngine:
 
     def __init__(self, path: Path) -> None:
         self.net = model_from_checkpoint(load_checkpoint(path)).eval()
+        self.frames = int(getattr(self.net, "frames"))  # noqa: B009  # an ECBNet (frames > 1: see _engine)
         self.still = Engine(StillWindow(self.net), device="cpu", dtype=torch.float32, batch_size=1)
         self.bicubic_y = self.still.bicubic_y
         self.upscale_y = self.still.upscale_y
 
     def upscale_sequence(self, ys: np.ndarray) -> np.ndarray:
         """uint8 (T, h, w) consecutive LR planes → uint8 (T, sh, sw)."""
-        windows = temporal_windows(ys, self.net.frames)
+        windows = temporal_windows(ys, self.frames)
         out = []
         with torch.inference_mode():
             for w in windows:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import gc
 import tracemalloc
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -166,7 +167,7 @@ def test_multi_frame_items_are_sequences(frames_dir: Path):
     a moving one does not, and the H.264 step codes the sequence (a PSNR drop against the same clean draw)."""
     from vsr.metrics import psnr
 
-    kw = {"scale": 2, "patch_size": 32, "patches_per_image": 4, "frames": 3}
+    kw: dict[str, Any] = {"scale": 2, "patch_size": 32, "patches_per_image": 4, "frames": 3}
     still = FrameFolderDataset([frames_dir], motion=0.0, **kw)
     lr, hr = still[(0, 5)]
     assert lr.shape == (4, 3, 16, 16) and hr.shape == (4, 1, 32, 32)

@@ -108,7 +108,7 @@ class Chain:
         return xs
 
     @staticmethod
-    def _post_one(name: str, value: float, x: NDArray, rng: np.random.Generator) -> NDArray[np.uint8]:
+    def _post_one(name: str, value: float, x: NDArray, rng: np.random.Generator) -> NDArray:
         """One noise or JPEG step on one LR patch."""
         if name == "noise":
             return to_uint(x.astype(np.float64) + rng.normal(0.0, value, x.shape))

@@ -206,13 +206,14 @@ class StillWindow(nn.Module):
     validation on still images and the benchmarks' image sets use it; video gives real windows.
     """
 
-    def __init__(self, net: ECBNet) -> None:
+    def __init__(self, net: nn.Module) -> None:
         super().__init__()
         self.net = net
-        self.scale = net.scale
+        self.scale = int(getattr(net, "scale"))  # noqa: B009  # typed: Module attributes read as Tensor | Module
+        self.frames = int(getattr(net, "frames"))  # noqa: B009
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x.repeat(1, self.net.frames, 1, 1))
+        return self.net(x.repeat(1, self.frames, 1, 1))
 
 
 @torch.no_grad()
