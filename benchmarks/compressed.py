@@ -147,11 +147,12 @@ def main() -> None:
     ap.add_argument("--jpeg", type=int, nargs="*", default=[30, 50, 75], help="JPEG qualities (--images).")
     ap.add_argument("--h264p", type=int, nargs="*", default=[], help="libx264 P-frame CRFs (--images).")
     ap.add_argument("--name", default="images", help="CSV name part for --images.")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads (1 beside a training on 2 cores).")
     ap.add_argument("--still-ablation", action="store_true",
                     help="Also run each multi-frame checkpoint on still windows (LABEL-still): what neighbours add.")
     args = ap.parse_args()
     retain_freed_memory()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     engines: dict[str, Engine | WindowEngine] = {}
     for spec in args.models:
