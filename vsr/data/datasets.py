@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from vsr.degrade import degrade, imresize
+from vsr.degrade import imresize
 from vsr.degrade_chain import parse_chain
 from vsr.frames import window_order
 from vsr.io.images import Y_SUFFIX, ImageError, list_images, load_y, read_rgb
@@ -129,18 +129,11 @@ class FrameFolderDataset(torch.utils.data.Dataset):
 
     def _patch(self, y: NDArray[np.uint8], rng: np.random.Generator) -> tuple[NDArray, NDArray]:
         s, p = self.scale, self.patch_size
-        h, w = (y.shape[0] // s) * s, (y.shape[1] // s) * s
-        margin = 3 * s  # > bicubic antialias support (2s); a multiple of s
+        y = y[: (y.shape[0] // s) * s, : (y.shape[1] // s) * s]
+        h, w = y.shape
         top = int(rng.integers(0, (h - p) // s + 1)) * s
         left = int(rng.integers(0, (w - p) // s + 1)) * s
-        t0, l0 = max(top - margin, 0), max(left - margin, 0)
-        t1, l1 = min(top + p + margin, h), min(left + p + margin, w)
-        if self.chain.clean:
-            lr_region = degrade(y[t0:t1, l0:l1], s, self.chain.base)  # uint8, rounded like MATLAB
-        else:
-            lr_region = self.chain.downscale(y[t0:t1, l0:l1], s, rng)
-        lt, ll = (top - t0) // s, (left - l0) // s
-        lr = lr_region[lt : lt + p // s, ll : ll + p // s]
+        lr = self._lr_at(y, top, left, self.chain.draw_pre(rng))
         if not self.chain.clean:
             lr = self.chain.corrupt(np.ascontiguousarray(lr), rng)
         hr = y[top : top + p, left : left + p]
@@ -154,10 +147,13 @@ class FrameFolderDataset(torch.utils.data.Dataset):
         return lr, hr
 
     def _lr_at(self, y: NDArray[np.uint8], top: int, left: int, sigmas: list[float | None]) -> NDArray[np.uint8]:
-        """The LR patch of the HR patch at (top, left), from a margin-padded region (no border artefacts)."""
+        """The LR patch (uint8, rounded like MATLAB) of the HR patch at (top, left) of ``y`` (sides multiples
+        of the scale), made from a margin-padded region, so it equals the whole image's LR where (top, left)
+        lies on the LR grid (no patch-border artefacts)."""
         s, p = self.scale, self.patch_size
         h, w = y.shape
-        t0, l0 = top - s * min(3, top // s), left - s * min(3, left // s)  # margin 3s where there is room
+        # margin 3s (> the bicubic antialias support, 2s) where there is room, keeping top - t0 a multiple of s
+        t0, l0 = top - s * min(3, top // s), left - s * min(3, left // s)
         region = y[t0 : min(top + p + 3 * s, h), l0 : min(left + p + 3 * s, w)]
         lr_region = self.chain.downscale_with(region, s, sigmas)
         lt, ll = (top - t0) // s, (left - l0) // s
