@@ -78,6 +78,8 @@ class ECB(nn.Module):
     that computes the same function.
     """
 
+    eye: torch.Tensor  # a buffer (fixed), registered below
+
     def __init__(self, in_ch: int, out_ch: int, expand: int = 2) -> None:
         super().__init__()
         self.in_ch, self.out_ch = in_ch, out_ch
@@ -89,8 +91,26 @@ class ECB(nn.Module):
         self.sobel_y = _MaskBranch(in_ch, out_ch, _SOBEL_Y)
         self.laplacian = _MaskBranch(in_ch, out_ch, _LAPLACIAN)
         self.identity = in_ch == out_ch
+        # The identity branch as a 3x3 kernel (a fixed buffer, not saved: it follows from the widths).
+        eye = torch.zeros(out_ch, in_ch, 3, 3)
+        if self.identity:
+            eye[torch.arange(out_ch), torch.arange(out_ch), 1, 1] = 1.0
+        self.register_buffer("eye", eye, persistent=False)
+        self.online = True  # forward through the composed kernel; False runs each branch (tests, cost)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.online:
+            return self.forward_branches(x)
+        # Online re-parameterization (OREPA, Hu et al., CVPR 2022): the branches are linear, so
+        # their sum is one 3x3 convolution whose kernel is a differentiable function of every
+        # branch's parameters; one convolution replaces nine, with the same output and gradients.
+        # The kernel is composed in the parameters' precision, outside autocast.
+        with torch.autocast(x.device.type, enabled=False):
+            weight, bias = self.kernel()
+        return F.conv2d(x, weight, bias, padding=1)
+
+    def forward_branches(self, x: torch.Tensor) -> torch.Tensor:
+        """The sum of the branches, each run as its own convolution (the definition of the block)."""
         xp = F.pad(x, (1, 1, 1, 1))
         y = self.conv3(x) + self.squeeze(self.expand(xp))
         y = y + self.sobel_x(xp) + self.sobel_y(xp) + self.laplacian(xp)
@@ -98,23 +118,28 @@ class ECB(nn.Module):
             y = y + x
         return y
 
-    @torch.no_grad()
-    def fused_kernel(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The one 3x3 ``(weight (out, in, 3, 3), bias (out,))`` equal to the sum of the branches."""
-        weight = self.conv3.weight.clone()
-        bias = _bias(self.conv3).clone()
+    def kernel(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The 3x3 ``(weight (out, in, 3, 3), bias (out,))`` equal to the sum of the branches.
+
+        Differentiable in every branch's parameters (the training forward uses it).
+        """
         k1 = self.expand.weight[:, :, 0, 0]  # (mid, in)
         k2 = self.squeeze.weight  # (out, mid, 3, 3)
-        weight += torch.einsum("omhw,mi->oihw", k2, k1)
-        bias += _bias(self.squeeze) + torch.einsum("omhw,m->o", k2, _bias(self.expand))
+        weight = self.conv3.weight + torch.einsum("omhw,mi->oihw", k2, k1)
+        bias = _bias(self.conv3) + _bias(self.squeeze) + torch.einsum("omhw,m->o", k2, _bias(self.expand))
         for branch in (self.sobel_x, self.sobel_y, self.laplacian):
             w, b = branch.fused()
-            weight += w
-            bias += b
+            weight = weight + w
+            bias = bias + b
         if self.identity:
-            idx = torch.arange(self.out_ch)
-            weight[idx, idx, 1, 1] += 1.0
+            weight = weight + self.eye
         return weight, bias
+
+    @torch.no_grad()
+    def fused_kernel(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`kernel`, detached: what :meth:`fuse` stores."""
+        weight, bias = self.kernel()
+        return weight.detach().clone(), bias.detach().clone()
 
     def fuse(self) -> nn.Conv2d:
         weight, bias = self.fused_kernel()
