@@ -137,9 +137,8 @@ class ECB(nn.Module):
 
     @torch.no_grad()
     def fused_kernel(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """:meth:`kernel`, detached: what :meth:`fuse` stores."""
-        weight, bias = self.kernel()
-        return weight.detach().clone(), bias.detach().clone()
+        """:meth:`kernel` without autograd (fresh tensors, not views of the parameters): what :meth:`fuse` stores."""
+        return self.kernel()
 
     def fuse(self) -> nn.Conv2d:
         weight, bias = self.fused_kernel()
