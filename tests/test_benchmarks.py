@@ -63,8 +63,7 @@ def test_compressed_benchmark_runs_multi_frame_weights_on_windows(tmp_path: Path
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     ckpt = load_checkpoint(ROOT / "weights" / "fast_x2.pt")
-    kwargs = {k: v for k, v in ckpt["train_form"]["model_kwargs"].items() if k in ("blocks", "channels")}
-    grown = ECBNet(2, frames=3, **{"blocks": 4, "channels": 16, **kwargs})
+    grown = ECBNet(2, blocks=4, channels=16, frames=3)
     embed_state_dict(grown, ckpt["train_form"]["state_dict"])
     path = tmp_path / "mf.pt"
     save_checkpoint(path, model="fast", model_kwargs={"frames": 3, "fused": True}, scale=2,
