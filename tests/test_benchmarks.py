@@ -63,10 +63,12 @@ def test_compressed_benchmark_runs_multi_frame_weights_on_windows(tmp_path: Path
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     ckpt = load_checkpoint(ROOT / "weights" / "fast_x2.pt")
-    grown = ECBNet(2, blocks=4, channels=16, frames=3)
+    kwargs = {k: v for k, v in ckpt["train_form"]["model_kwargs"].items() if k in ("blocks", "channels")}
+    size = {"blocks": 4, "channels": 16, **kwargs}
+    grown = ECBNet(2, frames=3, **size)
     embed_state_dict(grown, ckpt["train_form"]["state_dict"])
     path = tmp_path / "mf.pt"
-    save_checkpoint(path, model="fast", model_kwargs={"frames": 3, "fused": True}, scale=2,
+    save_checkpoint(path, model="fast", model_kwargs={**size, "frames": 3, "fused": True}, scale=2,
                     state_dict=copy.deepcopy(grown).reparameterize().state_dict())
     rng = np.random.default_rng(0)
     ys = np.stack([np.roll(rng.integers(16, 236, (24, 40), dtype=np.uint8), k, axis=1) for k in range(4)])
