@@ -15,7 +15,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["grey_to_y8", "rgb_to_y", "rgb_to_ycbcr", "to_uint", "y8_to_grey", "y_to_grey", "ycbcr_to_rgb"]
+__all__ = ["grey_to_y8", "rgb_to_y", "rgb_to_ycbcr", "studio_y_range", "to_uint", "y8_to_grey", "y_to_grey",
+           "ycbcr_to_rgb"]
 
 # Rows give Y, Cb, Cr from R, G, B in [0, 1]; offsets in 8-bit code values.
 # Source: ITU-R BT.601 with studio-swing scaling, as in MATLAB rgb2ycbcr.
@@ -28,6 +29,16 @@ _BT601_STUDIO = np.array(
     dtype=np.float64,
 )
 _OFFSET = np.array([16.0, 128.0, 128.0])
+
+
+def studio_y_range(bit_depth: int = 8) -> tuple[int, int]:
+    """Studio-swing Y code values at ``bit_depth``: (16, 235) at 8 bits, (64, 940) at 10.
+
+    Every Y the models are trained on lies in this range; real video luma can stray below
+    and above it (superblack, superwhite, full-range streams).
+    """
+    shift = bit_depth - 8
+    return 16 << shift, 235 << shift
 
 
 def to_uint(x: NDArray[np.floating], bit_depth: int = 8) -> NDArray[np.unsignedinteger]:

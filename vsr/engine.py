@@ -20,6 +20,7 @@ import torch
 from numpy.typing import NDArray
 from torch import nn
 
+from vsr.color import studio_y_range
 from vsr.config import EngineConfig
 from vsr.frames import YuvFrame, chroma_size, encodable_size, resize_plane
 from vsr.models.blocks import bicubic_upsample
@@ -185,6 +186,10 @@ class Engine:
     ``ensemble``: self-ensemble size (1, 2, 4 or 8 flipped/transposed copies).
     ``frame_size``: (H, W) of the LR frames to come, where known: ``runtime="auto"`` times its
     candidates at that size (capped at 640x360), not at a full 640x360 frame.
+    ``guard_range``: the nets see luma clamped to studio swing (the only range they were trained
+    on; what lies beyond it, superblack or full-range video, they extrapolate badly), and the
+    clamped-off excess comes back through bicubic. A no-op on planes within [16, 235].
+    False runs the net on the planes as they are.
     On out-of-memory the batch is halved, then tiling switched on (256 px),
     then the error is raised.
     """
@@ -205,6 +210,7 @@ class Engine:
         runtime: str = "torch",
         int8_graph: Path | None = None,
         frame_size: tuple[int, int] | None = None,
+        guard_range: bool = True,
     ) -> None:
         self.device = device if isinstance(device, torch.device) else pick_device(device)
         # NHWC weights let oneDNN pick its blocked convolution kernels, which are faster
@@ -241,6 +247,7 @@ class Engine:
         if ensemble not in DIHEDRAL_SUBSETS:
             raise ValueError(f"unsupported ensemble {ensemble}; supported: {sorted(DIHEDRAL_SUBSETS)}")
         self.ensemble = ensemble
+        self.guard_range = guard_range
         self.stats = EngineStats()
 
     def _choose_int8(self, runtime: str, graph: Path | None) -> Choice:
@@ -371,8 +378,9 @@ class Engine:
         while start < len(y):
             chunk = y[start : start + self.batch_size]
             x = self._to_device(chunk, peak)
+            bounds = self._guard_bounds(chunk, bit_depth)
             try:
-                sr = self._run(x)
+                sr = self._run_guarded(x, bounds)
                 # Checked after the copy back, which synchronises anyway: no extra wait per batch.
                 bad = ~torch.isfinite(sr).all()
                 out = self._quantise(sr.squeeze(1), bit_depth)
@@ -391,6 +399,34 @@ class Engine:
                 continue
             start += len(chunk)
         return np.concatenate(outs, axis=0)
+
+    def _guard_bounds(self, chunk: NDArray, bit_depth: int) -> tuple[float, float] | None:
+        """The studio-swing bounds in [0, 1] units (as float32 computes them from code values, so
+        that a plane at 16 is not clamped by a rounding step), or None where ``chunk`` lies within
+        them or the guard is off."""
+        if not self.guard_range:
+            return None
+        lo, hi = studio_y_range(bit_depth)
+        if chunk.min() >= lo and chunk.max() <= hi:
+            return None
+        bounds = torch.tensor([lo, hi], dtype=torch.float32).div_(float((1 << bit_depth) - 1))
+        return float(bounds[0]), float(bounds[1])
+
+    def _run_guarded(self, x: torch.Tensor, bounds: tuple[float, float] | None) -> torch.Tensor:
+        """The net on ``x`` float32 [0, 1] (N, 1, H, W) clamped to ``bounds``, plus the bicubic
+        upsample of what the clamp took off (see ``guard_range``); per tile where tiling, so the
+        guard costs no full-frame buffer (bicubic reaches 2 px, far less than the tile overlap)."""
+        if bounds is None:
+            return self._run(x)
+        lo, hi = bounds
+
+        def guarded(t: torch.Tensor) -> torch.Tensor:
+            inner = t.clamp(lo, hi)
+            return self._forward(inner).add_(bicubic_upsample(t - inner, self.scale))
+
+        if self.tile:
+            return tiled_forward(guarded, x, self.scale, self.tile, self.tile_overlap)
+        return guarded(x)
 
     def _shrink(self) -> None:
         if self.device.type == "cuda":
