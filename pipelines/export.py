@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vsr.engine import studio_bounds
 from vsr.io.atomic import atomic_output
+from vsr.models.blocks import RangeGuard
 from vsr.runtime import OPSET, available, build_runner, export_onnx
 from vsr.weights import load_model
 
@@ -26,7 +28,10 @@ class ExportResult:
 
 def export_model(model: str, scale: int, out: Path, *, weights: Path | None = None, fmt: str = "onnx",
                  overwrite: bool = False) -> ExportResult:
-    """Export ``model`` x``scale`` (shipped or given weights) to ``out``, written atomically."""
+    """Export ``model`` x``scale`` (shipped or given weights) to ``out``, written atomically.
+
+    The graph carries the engine's range guard for 8-bit luma (``vsr.models.blocks.RangeGuard``):
+    what runs it elsewhere gets the output ``vsr upscale`` gives."""
     if fmt != "onnx":
         raise ValueError(f"unsupported export format {fmt!r}; supported: onnx")
     out = Path(out)
@@ -36,7 +41,8 @@ def export_model(model: str, scale: int, out: Path, *, weights: Path | None = No
         raise FileNotFoundError(f"output folder not found: {out.parent}")
     if model == "bicubic":
         raise ValueError("bicubic has no weights to export")
-    module, _ = load_model(model, scale, weights)
+    net, _ = load_model(model, scale, weights)
+    module = RangeGuard(net, *studio_bounds(8)).eval()
     buf = io.BytesIO()
     export_onnx(module, buf)
     with atomic_output(out) as part:

@@ -16,7 +16,7 @@ import vsr.runtime as rt
 from cli import main
 from vsr.engine import Engine
 from vsr.io.images import write_rgb
-from vsr.weights import load_checkpoint, model_from_checkpoint, weights_dir
+from vsr.weights import load_checkpoint, load_model, model_from_checkpoint, weights_dir
 
 INSTALLED = [n for n in ("onnxruntime", "openvino") if rt.available(n)]
 needs_extras = pytest.mark.skipif(not INSTALLED, reason="neither onnxruntime nor openvino is installed "
@@ -57,11 +57,18 @@ def test_export_cli_writes_a_dynamic_graph(tmp_path: Path):
     ops = {node.op_type for node in graph.graph.node}
     assert "Conv" in ops and not list(tmp_path.glob("*.part"))
     # the exported graph is the fused form: one conv per block, plus head and tail
-    from vsr.weights import load_checkpoint
-
     ckpt = load_checkpoint(Path(__file__).resolve().parents[1] / "weights" / "fast_x2.pt")
     blocks = ckpt["model_kwargs"].get("blocks", 4)
     assert sum(node.op_type == "Conv" for node in graph.graph.node) == blocks + 2
+    # and it carries the engine's range guard: on superblack input it gives what the engine gives
+    assert {"Clip", "Resize"} <= ops
+    ort = pytest.importorskip("onnxruntime")
+    y = np.random.default_rng(5).integers(0, 40, (1, 24, 30), dtype=np.uint8)  # mostly below 16
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    got = session.run(None, {"lr": (y[:, None].astype(np.float32) / 255)})[0][:, 0]
+    engine = Engine(load_model("fast", 2)[0], device="cpu", dtype="fp32", batch_size=1)
+    expect = engine.upscale_y(y).astype(int)
+    assert np.abs(np.clip(np.round(got * 255), 0, 255).astype(int) - expect).max() <= 1
     again = CliRunner().invoke(main, ["export", "fast", "--scale", "2", "-o", str(out)])
     assert again.exit_code == 1 and "exists" in again.output
 

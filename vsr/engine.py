@@ -23,7 +23,7 @@ from torch import nn
 from vsr.color import studio_y_range
 from vsr.config import EngineConfig
 from vsr.frames import YuvFrame, chroma_size, encodable_size, resize_plane
-from vsr.models.blocks import bicubic_upsample
+from vsr.models.blocks import bicubic_upsample, range_guarded
 from vsr.runtime import (
     BF16_MARGIN,
     Choice,
@@ -157,6 +157,14 @@ def _undo_dihedral(x: torch.Tensor, flip_h: bool, flip_w: bool, transpose: bool)
     if dims:
         x = x.flip(dims)
     return x.transpose(-2, -1) if transpose else x
+
+
+def studio_bounds(bit_depth: int = 8) -> tuple[float, float]:
+    """Studio-swing luma bounds in the [0, 1] units of the engine's input, computed in float32
+    from the code values as the planes are, so that a plane at exactly 16 is not clamped."""
+    lo, hi = studio_y_range(bit_depth)
+    bounds = torch.tensor([lo, hi], dtype=torch.float32).div_(float((1 << bit_depth) - 1))
+    return float(bounds[0]), float(bounds[1])
 
 
 class EngineMemoryError(MemoryError, ValueError):
@@ -401,16 +409,13 @@ class Engine:
         return np.concatenate(outs, axis=0)
 
     def _guard_bounds(self, chunk: NDArray, bit_depth: int) -> tuple[float, float] | None:
-        """The studio-swing bounds in [0, 1] units (as float32 computes them from code values, so
-        that a plane at 16 is not clamped by a rounding step), or None where ``chunk`` lies within
-        them or the guard is off."""
+        """:func:`studio_bounds`, or None where ``chunk`` lies within them or the guard is off."""
         if not self.guard_range:
             return None
         lo, hi = studio_y_range(bit_depth)
         if chunk.min() >= lo and chunk.max() <= hi:
             return None
-        bounds = torch.tensor([lo, hi], dtype=torch.float32).div_(float((1 << bit_depth) - 1))
-        return float(bounds[0]), float(bounds[1])
+        return studio_bounds(bit_depth)
 
     def _run_guarded(self, x: torch.Tensor, bounds: tuple[float, float] | None) -> torch.Tensor:
         """The net on ``x`` float32 [0, 1] (N, 1, H, W) clamped to ``bounds``, plus the bicubic
@@ -421,8 +426,7 @@ class Engine:
         lo, hi = bounds
 
         def guarded(t: torch.Tensor) -> torch.Tensor:
-            inner = t.clamp(lo, hi)
-            return self._forward(inner).add_(bicubic_upsample(t - inner, self.scale))
+            return range_guarded(self._forward, t, lo, hi, self.scale)
 
         if self.tile:
             return tiled_forward(guarded, x, self.scale, self.tile, self.tile_overlap)

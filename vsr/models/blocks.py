@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from vsr.config import MODEL_SCALES
 
-__all__ = ["ResBlock", "Upsampler", "bicubic_upsample", "check_scale", "make_activation"]
+__all__ = ["RangeGuard", "ResBlock", "Upsampler", "bicubic_upsample", "check_scale", "make_activation",
+           "range_guarded"]
 
 SCALES = MODEL_SCALES
 
@@ -32,6 +35,33 @@ def make_activation(name: str, channels: int) -> nn.Module:
 def bicubic_upsample(x: torch.Tensor, scale: int) -> torch.Tensor:
     """Bicubic (a = -0.75, half-pixel centres) upsampling of ``(N, C, H, W)`` by ``scale``."""
     return F.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False)
+
+
+def range_guarded(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, lo: float, hi: float,
+                  scale: int) -> torch.Tensor:
+    """``fn`` on ``x`` float32 [0, 1] (N, 1, H, W) clamped to [lo, hi], plus the bicubic upsample of
+    what the clamp took off. The nets were trained on studio-swing luma only; beyond it they
+    extrapolate, bicubic does not. Equal to ``fn(x)`` where ``x`` lies within the bounds."""
+    inner = x.clamp(lo, hi)
+    return fn(inner).add_(bicubic_upsample(x - inner, scale))
+
+
+class RangeGuard(nn.Module):
+    """A net wrapped in :func:`range_guarded`, for graphs that run outside the engine (export)."""
+
+    def __init__(self, net: nn.Module, lo: float, hi: float) -> None:
+        super().__init__()
+        self.net = net
+        self.lo, self.hi = lo, hi
+        self.scale = int(net.scale)  # type: ignore[arg-type]  # every registered model has .scale
+
+    def reparameterize(self) -> RangeGuard:
+        if hasattr(self.net, "reparameterize"):
+            self.net = self.net.reparameterize()  # type: ignore[operator]  # checked with hasattr
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return range_guarded(self.net, x, self.lo, self.hi, self.scale)
 
 
 class ResBlock(nn.Module):
