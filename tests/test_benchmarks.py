@@ -63,8 +63,8 @@ def test_compressed_benchmark_runs_multi_frame_weights_on_windows(tmp_path: Path
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     ckpt = load_checkpoint(ROOT / "weights" / "fast_x2.pt")
-    kwargs = {k: v for k, v in ckpt["train_form"]["model_kwargs"].items() if k in ("blocks", "channels")}
-    size = {"blocks": 4, "channels": 16, **kwargs}
+    trained = ckpt["train_form"]["model_kwargs"]
+    size = {"blocks": 4, "channels": 16, **{k: v for k, v in trained.items() if k in ("blocks", "channels")}}
     grown = ECBNet(2, frames=3, **size)
     embed_state_dict(grown, ckpt["train_form"]["state_dict"])
     path = tmp_path / "mf.pt"

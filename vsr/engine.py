@@ -8,6 +8,7 @@ back happen here and nowhere else on the inference path.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -317,10 +318,16 @@ class Engine:
             total.add_(out)
         return total.div_(self.ensemble)
 
-    def _run(self, x: torch.Tensor) -> torch.Tensor:
+    def _run(self, x: torch.Tensor, bounds: tuple[float, float] | None = None) -> torch.Tensor:
+        """The net on ``x`` float32 [0, 1] (N, 1, H, W), tiled where asked. With ``bounds`` it
+        runs through :func:`range_guarded` (see ``guard_range``), per tile where tiling, so the
+        guard costs no full-frame buffer (bicubic reaches 2 px, far less than the tile overlap)."""
+        fn: Callable[[torch.Tensor], torch.Tensor] = self._forward
+        if bounds is not None:
+            fn = functools.partial(range_guarded, self._forward, lo=bounds[0], hi=bounds[1], scale=self.scale)
         if self.tile:
-            return tiled_forward(self._forward, x, self.scale, self.tile, self.tile_overlap)
-        return self._forward(x)
+            return tiled_forward(fn, x, self.scale, self.tile, self.tile_overlap)
+        return fn(x)
 
     def upscale_y(self, y: NDArray[np.uint8] | NDArray[np.uint16], bit_depth: int = 8) -> NDArray:
         """Upscale planes (N, H, W) uint8/uint16 in [0, 2**bit_depth-1] by
@@ -388,7 +395,7 @@ class Engine:
             x = self._to_device(chunk, peak)
             bounds = self._guard_bounds(chunk, bit_depth)
             try:
-                sr = self._run_guarded(x, bounds)
+                sr = self._run(x, bounds)
                 # Checked after the copy back, which synchronises anyway: no extra wait per batch.
                 bad = ~torch.isfinite(sr).all()
                 out = self._quantise(sr.squeeze(1), bit_depth)
@@ -416,21 +423,6 @@ class Engine:
         if chunk.min() >= lo and chunk.max() <= hi:
             return None
         return studio_bounds(bit_depth)
-
-    def _run_guarded(self, x: torch.Tensor, bounds: tuple[float, float] | None) -> torch.Tensor:
-        """The net on ``x`` float32 [0, 1] (N, 1, H, W) clamped to ``bounds``, plus the bicubic
-        upsample of what the clamp took off (see ``guard_range``); per tile where tiling, so the
-        guard costs no full-frame buffer (bicubic reaches 2 px, far less than the tile overlap)."""
-        if bounds is None:
-            return self._run(x)
-        lo, hi = bounds
-
-        def guarded(t: torch.Tensor) -> torch.Tensor:
-            return range_guarded(self._forward, t, lo, hi, self.scale)
-
-        if self.tile:
-            return tiled_forward(guarded, x, self.scale, self.tile, self.tile_overlap)
-        return guarded(x)
 
     def _shrink(self) -> None:
         if self.device.type == "cuda":
