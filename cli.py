@@ -177,7 +177,7 @@ def upscale_options(fn: Callable) -> Callable:
                      help="Inference runtime; auto measures the installed ones once per model and CPU."),
         click.option("--source", type=click.Choice(SOURCES), default="auto", show_default=True,
                      help="Weights trained on clean or on compressed LR; auto decides from the input "
-                          "(codec and bits per pixel)."),
+                          "(codec and bits per pixel). Compressed H.264 runs the weights of its QP band."),
         click.option("--batch-size", type=click.IntRange(1, 256), default=4, show_default=True,
                      help="Frames per engine batch."),
         click.option("--tile", type=click.IntRange(16, None), default=None, help="Tile size in LR pixels."),

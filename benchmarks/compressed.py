@@ -7,7 +7,11 @@ Usage: python benchmarks/compressed.py [--models fast fast:compressed espcn edsr
                                        [--jpeg 30 50 75] [--h264p 23 28] [--name images] ...
 
 A model is a registered name (its shipped clean-source weights), ``NAME:compressed`` (its
-compressed-source weights, as ``--source compressed`` runs them) or ``LABEL=CHECKPOINT``.
+compressed-source weights, as ``--source compressed`` runs them), ``NAME:auto`` (what
+``vsr upscale --eval [--eval-crf C] --source auto`` runs: the clean weights on the clean LR, and on
+each re-encoded LR the compressed-source weights of the QP band its median macroblock QP over the
+first ``vsr.io.probe.QP_FRAMES`` frames falls in, ``vsr.weights.default_weights``) or ``LABEL=CHECKPOINT``.
+Each row records the LR's median QP and the weights file that ran.
 
 For each real 720p clip in ../shared/data/clips (never trained on): the first ``--frames`` frames
 are the HR; the LR is their MATLAB-bicubic downscale, taken as it is ("clean") and after a
@@ -50,11 +54,12 @@ from vsr.engine import Engine, build_engine  # noqa: E402
 from vsr.frames import YuvFrame, temporal_windows  # noqa: E402
 from vsr.io.decode import iter_frames  # noqa: E402
 from vsr.io.images import list_images, load_y  # noqa: E402
+from vsr.io.probe import QP_FRAMES, SourceChoice  # noqa: E402
 from vsr.io.recompress import Recompressor  # noqa: E402
 from vsr.metrics import psnr  # noqa: E402
 from vsr.models.ecb import StillWindow  # noqa: E402
 from vsr.process import retain_freed_memory  # noqa: E402
-from vsr.weights import load_checkpoint, model_from_checkpoint  # noqa: E402
+from vsr.weights import default_weights, load_checkpoint, model_from_checkpoint  # noqa: E402
 
 CLIPS = ("bigbuckbunny.mp4", "big_buck_bunny_432_433.webm", "cockatoo.mp4", "fire2.mp4")
 DATA = ROOT.parent / "shared" / "data" / "clips"
@@ -97,7 +102,33 @@ class WindowEngine:
         return np.stack(out)
 
 
-def _engine(spec: str, scale: int, dtype: str, runtime: str) -> Engine | WindowEngine:
+class RoutedEngine:
+    """``NAME:auto``: the shipped weights ``vsr upscale --source auto`` picks for each LR, one
+    engine per weights file, built when first needed."""
+
+    def __init__(self, name: str, scale: int, dtype: str, runtime: str) -> None:
+        self.name, self.scale, self.dtype, self.runtime = name, scale, dtype, runtime
+        self._engines: dict[str, Engine] = {}
+        self.last = ""  # the file name of the weights the last pick() chose
+        self.bicubic_y = self.pick("clean", None).bicubic_y
+
+    def pick(self, source: str, qp: float | None) -> Engine:
+        """The engine for LR of ``source`` (clean | compressed) quantised at ``qp`` (None: unknown)."""
+        cfg = EngineConfig(model=self.name, scale=self.scale, source=source, device="cpu", dtype=self.dtype,
+                           batch_size=1, runtime=self.runtime)
+        path = default_weights(self.name, self.scale, source, qp) or default_weights(self.name, self.scale, "clean")
+        if str(path) not in self._engines:
+            self._engines[str(path)] = build_engine(cfg, SourceChoice(source, "benchmark", qp))[0]
+        self.last = Path(str(path)).name
+        return self._engines[str(path)]
+
+    def upscale_y(self, ys: np.ndarray) -> np.ndarray:  # images: no QP to route by
+        return self.pick("compressed", None).upscale_y(ys)
+
+
+def _engine(spec: str, scale: int, dtype: str, runtime: str) -> Engine | WindowEngine | RoutedEngine:
+    if spec.endswith(":auto") and "=" not in spec:
+        return RoutedEngine(spec.rsplit(":", 1)[0], scale, dtype, runtime)
     if "=" in spec:
         path = Path(spec.split("=", 1)[1])
         if int(load_checkpoint(path)["model_kwargs"].get("frames", 1)) > 1:
@@ -154,7 +185,7 @@ def main() -> None:
     retain_freed_memory()
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
-    engines: dict[str, Engine | WindowEngine] = {}
+    engines: dict[str, Engine | WindowEngine | RoutedEngine] = {}
     for spec in args.models:
         engines[spec] = engine = _engine(spec, args.scale, args.dtype, args.runtime)
         if isinstance(engine, WindowEngine) and args.still_ablation:
@@ -179,6 +210,7 @@ def main() -> None:
         hr_frames: list[np.ndarray] = []
         lr_sets: dict[int | None, list[YuvFrame]] = {c: [] for c in conditions}
         recompressors: dict[int, Recompressor] = {}
+        qp_lists: dict[int | None, list[float]] = {c: [] for c in conditions}
         for _, frame in zip(range(args.frames), iter_frames(DATA / clip), strict=False):
             lr, gt = degrade_frame(frame, args.scale, "bicubic")
             hr_frames.append(gt)
@@ -189,20 +221,30 @@ def main() -> None:
                 if c not in recompressors:
                     recompressors[c] = Recompressor(lr.width, lr.height, lr.pix_fmt, crf=c)
                 lr_sets[c].append(recompressors[c](lr))
+                frame_qp = recompressors[c].qp
+                if frame_qp is not None:
+                    qp_lists[c].append(frame_qp)
         any_engine = next(iter(engines.values()))
         for c in conditions:
             ys = np.stack([f.y for f in lr_sets[c]])
+            qp = float(np.median(qp_lists[c][:QP_FRAMES])) if qp_lists[c] else None  # as vsr upscale measures it
             bic = any_engine.bicubic_y(ys)
             base = np.mean([psnr(b, h, crop_border=args.scale) for b, h in zip(bic, hr_frames, strict=True)])
             for name, engine in engines.items():
-                if isinstance(engine, WindowEngine):
+                weights = name.partition("=")[2]
+                if isinstance(engine, RoutedEngine):
+                    engine_c = engine.pick("clean" if c is None else "compressed", qp)
+                    weights = engine.last
+                    sr = np.concatenate([engine_c.upscale_y(ys[i : i + 1]) for i in range(len(ys))])
+                elif isinstance(engine, WindowEngine):
                     sr = engine.upscale_sequence(ys)
                 else:
                     sr = np.concatenate([engine.upscale_y(ys[i : i + 1]) for i in range(len(ys))])
                 score = np.mean([psnr(s, h, crop_border=args.scale) for s, h in zip(sr, hr_frames, strict=True)])
                 rows.append({"clip": clip, "model": name.split("=")[0], "crf": "clean" if c is None else c,
                              "psnr": round(float(score), 3), "psnr_bicubic": round(float(base), 3),
-                             "gain": round(float(score - base), 3)})
+                             "gain": round(float(score - base), 3), "qp": "" if qp is None else round(qp, 1),
+                             "weights": Path(weights).name})
                 print(f"{clip:<30} {name.split('=')[0]:<16} {'clean' if c is None else 'CRF ' + str(c):>7}  "
                       f"gain {score - base:+.2f} dB", flush=True)
     _write_csv(rows, args.out / f"compressed_x{args.scale}.csv")

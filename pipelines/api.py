@@ -20,8 +20,9 @@ from numpy.typing import NDArray
 from vsr.config import EncodeConfig, EngineConfig, UpscaleConfig
 from vsr.engine import Engine, EngineInfo, build_engine, upscale_frames
 from vsr.frames import YuvFrame
+from vsr.io.probe import SourceChoice
 
-from .clip import ClipReport, frame_to_image, image_to_frame, input_source, note_source, upscale_path
+from .clip import ClipReport, engine_key, frame_to_image, image_to_frame, input_source, note_source, upscale_path
 
 __all__ = ["Upscaler", "upscale_file"]
 
@@ -62,20 +63,21 @@ class Upscaler:
             options["model"] = model
         options.setdefault("quiet", True)
         self.config = _config({"scale": scale, **options})
-        self._engines: dict[str, tuple[Engine, EngineInfo]] = {}
+        self._engines: dict[tuple[str, int | None], tuple[Engine, EngineInfo]] = {}
 
     @property
     def scale(self) -> int:
         return self.config.engine.scale
 
-    def _engine(self, source: str) -> tuple[Engine, EngineInfo]:
-        if source not in self._engines:
-            self._engines[source] = build_engine(self.config.engine, source)
-        return self._engines[source]
+    def _engine(self, stream: SourceChoice) -> tuple[Engine, EngineInfo]:
+        key = engine_key(self.config.engine, stream)
+        if key not in self._engines:
+            self._engines[key] = build_engine(self.config.engine, stream)
+        return self._engines[key]
 
     def _plain(self) -> Engine:
         asked = self.config.engine.source
-        return self._engine("clean" if asked == "auto" else asked)[0]
+        return self._engine(SourceChoice("clean" if asked == "auto" else asked, f"--source {asked}"))[0]
 
     def file(self, src: str | Path, dst: str | Path, **options: Any) -> ClipReport:
         """Upscale the video or image ``src`` into ``dst`` (``dst.part``, then a rename), as ``vsr upscale`` does.
@@ -87,9 +89,9 @@ class Upscaler:
         if engine_opts:
             raise TypeError(f"engine option {sorted(engine_opts)[0]!r}: build another Upscaler")
         cfg = replace(self.config, encode=replace(self.config.encode, **encode_opts), **clip_opts)
-        stream, why = input_source(Path(src), cfg)
+        stream = input_source(Path(src), cfg)
         engine, info = self._engine(stream)
-        return upscale_path(Path(src), Path(dst), cfg, engine=(engine, note_source(info, stream, why)))
+        return upscale_path(Path(src), Path(dst), cfg, engine=(engine, note_source(info, stream)))
 
     def image(self, rgb: NDArray[np.uint8]) -> NDArray[np.uint8]:
         """uint8 RGB ``(H, W, 3)`` or grey ``(H, W)`` → the same layout at ``scale`` times the size.

@@ -49,6 +49,8 @@ from vsr.io.images import IMAGE_EXTENSIONS
 __all__ = ["DEFAULT_GLOBS", "BatchConfig", "BatchReport", "Task", "plan_tasks", "run_batch"]
 
 log = logging.getLogger(__name__)
+# A worker's engines, one per (device, engine_key: source and QP band, runtime probe size).
+EngineKey = tuple[str | None, tuple[str, int | None], tuple[int, int]]
 
 VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".mpg", ".mpeg", ".flv", ".wmv", ".3gp")
 DEFAULT_GLOBS = tuple(f"*{e}" for e in VIDEO_EXTENSIONS + IMAGE_EXTENSIONS)
@@ -204,7 +206,7 @@ def _append(dst_dir: Path, record: dict[str, Any]) -> None:
 
 def run_task(task: Task, upscale: UpscaleConfig, device: str | None, threads: int | None,
              progress: Callable[[int, int | None], None] | None = None,
-             engines: dict[tuple[str | None, str, tuple[int, int]], Any] | None = None) -> dict[str, Any]:
+             engines: dict[EngineKey, Any] | None = None) -> dict[str, Any]:
     """One input → one manifest record. Never raises for a bad input: it is recorded.
 
     ``progress(frames_done, frames_expected)`` reports the clip's frames (in-process runs only).
@@ -219,7 +221,7 @@ def run_task(task: Task, upscale: UpscaleConfig, device: str | None, threads: in
     from vsr.process import retain_freed_memory
     from vsr.runtime import probe_size_for
 
-    from .clip import engine_frame_size, input_source, note_source, upscale_path
+    from .clip import engine_frame_size, engine_key, input_source, note_source, upscale_path
 
     # The entry point of spawned and Ray worker processes, which never run the
     # CLI's: same heap policy as the CLI (idempotent in-process).
@@ -235,13 +237,13 @@ def run_task(task: Task, upscale: UpscaleConfig, device: str | None, threads: in
         Path(task.dst).parent.mkdir(parents=True, exist_ok=True)
         engine = None
         if engines is not None:
-            stream, why = input_source(Path(task.src), cfg)
+            stream = input_source(Path(task.src), cfg)
             size = engine_frame_size(Path(task.src), cfg)
-            key = (device, stream, probe_size_for(size, cfg.engine.tile))
+            key = (device, engine_key(cfg.engine, stream), probe_size_for(size, cfg.engine.tile))
             if key not in engines:
                 engines[key] = build_engine(cfg.engine, stream, size)
             built, info = engines[key]
-            engine = (built, note_source(info, stream, why))
+            engine = (built, note_source(info, stream))
         report = upscale_path(Path(task.src), Path(task.dst), cfg, progress=progress, engine=engine)
     except Exception as exc:  # one input's failure, whatever it is, must not stop the batch
         reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
@@ -368,7 +370,7 @@ def _run_local(cfg: BatchConfig, tasks: list[Task], record: Callable[[dict[str, 
     worker = worker or _task_process
     devices: list[str | None] = [*cfg.devices] or [None]
     if cfg.jobs == 1:  # in this process: the current clip's frames can be reported, one engine serves all
-        engines: dict[tuple[str | None, str, tuple[int, int]], Any] = {}
+        engines: dict[EngineKey, Any] = {}
         for i, task in enumerate(tasks):
             progress = None
             if clip_progress is not None:

@@ -11,6 +11,7 @@ bounded, so memory stays flat however long the clip. Outputs: ``DST`` (via
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import logging
 import math
@@ -24,7 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from vsr.color import grey_to_y8, rgb_to_y, rgb_to_ycbcr, to_uint, y8_to_grey, ycbcr_to_rgb
-from vsr.config import UpscaleConfig
+from vsr.config import EngineConfig, UpscaleConfig
 from vsr.engine import Engine, EngineInfo, EngineStats, build_engine, upscale_frames
 from vsr.frames import YuvFrame, resize_plane
 from vsr.io.atomic import PendingOutput, atomic_output, write_text_atomic
@@ -32,14 +33,16 @@ from vsr.io.backends import OutputSpec, Reader, Writer, open_reader, open_writer
 from vsr.io.decode import iter_frames
 from vsr.io.encode import container_format
 from vsr.io.images import IMAGE_EXTENSIONS, is_image_path, read_rgb, write_rgb
-from vsr.io.probe import MediaError, open_input, probe, stream_source
+from vsr.io.probe import QP_FRAMES, MediaError, SourceChoice, open_input, probe, stream_qp, stream_source
 from vsr.io.recompress import Recompressor, check_recompress
+from vsr.weights import qp_floor
 
 from .metrics import COLUMNS, Mode, degrade_frame, frame_metrics, mode_of
 from .plot import Series, plot
 from .prefetch import Prefetch, Sink
 
-__all__ = ["ClipReport", "FrameJob", "check_paths", "input_source", "note_source", "sidecar_paths", "upscale_path"]
+__all__ = ["ClipReport", "FrameJob", "check_paths", "engine_key", "eval_stream_qp", "input_source", "note_source",
+           "sidecar_paths", "upscale_path"]
 
 log = logging.getLogger(__name__)
 
@@ -105,9 +108,9 @@ def upscale_path(
             raise MediaError("--eval-crf applies to videos (images: not supported)")
         check_recompress(cfg.eval_codec, cfg.eval_crf)
     if engine is None:
-        stream, why = input_source(src, cfg)
+        stream = input_source(src, cfg)
         built, info = build_engine(cfg.engine, stream, engine_frame_size(src, cfg))
-        engine = (built, note_source(info, stream, why))
+        engine = (built, note_source(info, stream))
     engine[0].stats = EngineStats()  # per clip, also when one engine serves a whole batch
     if is_image_path(src):
         return _upscale_image(src, dst, cfg, engine)
@@ -132,28 +135,57 @@ def engine_frame_size(src: Path, cfg: UpscaleConfig) -> tuple[int, int] | None:
     return info.height, info.width
 
 
-def input_source(src: Path, cfg: UpscaleConfig) -> tuple[str, str]:
-    """``(clean | compressed, reason)``: what the engine's ``source`` means for ``src``.
+def input_source(src: Path, cfg: UpscaleConfig) -> SourceChoice:
+    """What the engine's ``source`` means for ``src``: clean or compressed, why, and the QP.
 
     ``auto`` follows what the engine will see: in ``--eval`` mode the degraded copy (compressed
     only with ``--eval-crf``), an image as clean, and a video by its stream (codec, bit rate).
+    Compressed H.264 input also gets its quantiser (the stream's own, or in ``--eval-crf``
+    mode that of the re-encoded copy), which picks among QP-banded compressed-source weights.
     """
     asked = cfg.engine.source
-    if asked != "auto":
-        return asked, f"--source {asked}"
-    if cfg.eval:
-        if cfg.eval_crf is not None:
-            return "compressed", f"--eval-crf {cfg.eval_crf} re-encodes the LR with {cfg.eval_codec}"
-        return "clean", "--eval upscales a clean downscale"
-    if is_image_path(src):
-        return "clean", "an image"
-    return stream_source(src)
+    if asked == "clean":
+        return SourceChoice("clean", "--source clean")
+    if is_image_path(src) or (cfg.eval and cfg.eval_crf is None):
+        if asked == "compressed":
+            return SourceChoice("compressed", "--source compressed")
+        return SourceChoice("clean", "--eval upscales a clean downscale" if cfg.eval else "an image")
+    if asked == "auto" and not cfg.eval:
+        return stream_source(src)
+    qp = eval_stream_qp(src, cfg) if cfg.eval else stream_qp(src)
+    why = f"--eval-crf {cfg.eval_crf} re-encodes the LR with {cfg.eval_codec}" if asked == "auto" else \
+        "--source compressed"
+    return SourceChoice("compressed", why + (f", median macroblock QP {qp:.1f}" if qp is not None else ""), qp)
 
 
-def note_source(info: EngineInfo, stream: str, why: str) -> EngineInfo:
+def eval_stream_qp(src: Path, cfg: UpscaleConfig) -> float | None:
+    """Median QP of the first :data:`QP_FRAMES` frames of ``src``'s ``--eval-crf`` copy (the
+    downscale re-encoded as :func:`_jobs` does it): the quantiser the engine will see. None for
+    codecs that report none."""
+    recompress: Recompressor | None = None
+    qps = []
+    for frame in itertools.islice(iter_frames(src), QP_FRAMES):
+        lr, _ = degrade_frame(frame, cfg.engine.scale, cfg.degrade)
+        if recompress is None:
+            recompress = Recompressor(lr.width, lr.height, lr.pix_fmt, codec=cfg.eval_codec, crf=cfg.eval_crf or 0)
+        recompress(lr)
+        if recompress.qp is not None:
+            qps.append(recompress.qp)
+    return float(np.median(qps)) if qps else None
+
+
+def engine_key(cfg: EngineConfig, stream: SourceChoice) -> tuple[str, int | None]:
+    """What tells two inputs' engines apart: the source, and for compressed input the floor
+    of the QP band whose weights run (None: the unbanded ones)."""
+    banded = stream.source == "compressed" and cfg.weights is None
+    return stream.source, qp_floor(cfg.model, cfg.model_scale, stream.qp) if banded else None
+
+
+def note_source(info: EngineInfo, stream: SourceChoice) -> EngineInfo:
     """``info`` with the reason its weights' source was chosen (and when auto fell back, that too)."""
-    if info.source in ("clean", "compressed") and info.source != stream and info.model != "bicubic":
-        why += f"; {info.model} x{info.scale} has no {stream}-source weights, so the {info.source} ones run"
+    why = stream.reason
+    if info.source in ("clean", "compressed") and info.source != stream.source and info.model != "bicubic":
+        why += f"; {info.model} x{info.scale} has no {stream.source}-source weights, so the {info.source} ones run"
     return replace(info, source_reason=why)
 
 

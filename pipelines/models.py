@@ -68,7 +68,7 @@ def shipped_models(folder: Path | None = None) -> list[ShippedModel]:
             ms_640x360=round(1000 * secs[fastest], 1) if fastest else None,
             runtime=(fastest if "/" in fastest else f"torch/{fastest}") if fastest else None,
             timed_as=card.get("timed_as", ""),
-            source="compressed" if path.stem.endswith("_compressed") else "clean",
+            source="compressed" if "_compressed" in path.stem else "clean",
             int8=card.get("int8"),
         ))
     return rows

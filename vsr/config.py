@@ -20,7 +20,8 @@ MODELS = ("balanced", "bicubic", "ecb", "edsr", "espcn", "fast", "medium", "srcn
 # Inference runtimes (details in vsr.runtime); "auto" measures and picks among the installed ones.
 RUNTIMES = ("torch", "onnxruntime", "openvino")
 # Which weights of a model to run: trained on clean LR, or on compressed (H.264) LR; "auto"
-# decides per input from the stream (vsr.io.probe.stream_source).
+# decides per input from the stream (vsr.io.probe.stream_source). Compressed weights may come
+# in QP bands (vsr.weights.qp_bands), picked by the stream's measured quantiser.
 SOURCES = ("auto", "clean", "compressed")
 # Scales one model pass makes; with --passes their powers (the CLI's --scale choices).
 MODEL_SCALES = (2, 3, 4)

@@ -24,6 +24,7 @@ from torch import nn
 from vsr.color import studio_y_range
 from vsr.config import EngineConfig
 from vsr.frames import YuvFrame, chroma_size, encodable_size, resize_plane
+from vsr.io.probe import SourceChoice
 from vsr.models.blocks import bicubic_upsample, range_guarded
 from vsr.runtime import (
     BF16_MARGIN,
@@ -455,22 +456,25 @@ class EngineInfo:
     correct: float | None = None
     runtime_probe_ms: dict[str, float] | None = None
     source_reason: str = ""  # why this source (--source auto: from the stream)
+    qp: float | None = None  # the stream's median H.264 QP where measured (it picks QP-banded weights)
     meta: dict[str, Any] = field(default_factory=dict)  # the checkpoint's meta
 
 
-def build_engine(cfg: EngineConfig, stream_source: str | None = None,
+def build_engine(cfg: EngineConfig, stream: SourceChoice | None = None,
                  frame_size: tuple[int, int] | None = None) -> tuple[Engine, EngineInfo]:
     """Engine for an EngineConfig: shipped or given weights, device, dtype, runtime, passes.
 
-    ``stream_source`` (``clean`` | ``compressed``): what ``cfg.source == "auto"`` resolves to for
-    the input at hand (clean when not given). ``frame_size``: (H, W) of the frames the engine will
-    upscale, where known, so that ``--runtime auto`` times the candidates at that size (at most 640x360).
+    ``stream``: what ``cfg.source`` resolves to for the input at hand (``auto``: clean when not
+    given); its ``qp``, where measured, picks among QP-banded compressed-source weights.
+    ``frame_size``: (H, W) of the frames the engine will upscale, where known, so that
+    ``--runtime auto`` times the candidates at that size (at most 640x360).
     """
     from vsr.weights import WeightsError, load_model, verify_shipped  # here: vsr.weights imports the model zoo
 
-    source = cfg.source if cfg.source != "auto" else (stream_source or "clean")
+    source = cfg.source if cfg.source != "auto" else (stream.source if stream is not None else "clean")
+    qp = stream.qp if stream is not None else None
     model, info = load_model(cfg.model, cfg.model_scale, cfg.weights, source=source,
-                             source_asked=cfg.source != "auto")
+                             source_asked=cfg.source != "auto", qp=qp)
     if getattr(model, "frames", 1) > 1:
         raise WeightsError(f"{info['weights']} is a {model.frames}-frame net: the engine upscales one frame at "
                            "a time (benchmarks/compressed.py measures multi-frame weights)")
@@ -489,6 +493,7 @@ def build_engine(cfg: EngineConfig, stream_source: str | None = None,
                     runtime=cfg.runtime, int8_graph=graph, frame_size=frame_size)
     return engine, EngineInfo(
         model=info["model"], scale=info["scale"], weights=info["weights"], source=info["source"], meta=info["meta"],
+        qp=qp,
         device=str(engine.device),
         dtype="int8" if engine.choice.precision == "int8" else str(engine.dtype).replace("torch.", ""),
         runtime=engine.runtime, runtime_reason=engine.choice.reason, runtime_probe_ms=engine.choice.ms,

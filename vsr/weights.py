@@ -35,6 +35,8 @@ __all__ = [
     "load_checkpoint",
     "load_model",
     "model_from_checkpoint",
+    "qp_bands",
+    "qp_floor",
     "save_checkpoint",
     "verify_shipped",
     "weights_dir",
@@ -107,12 +109,36 @@ def verify_shipped(path: Path) -> None:
                            " (reinstall vsr, or restore the file)")
 
 
-def default_weights(model: str, scale: int, source: str = "clean") -> Path | None:
+def qp_bands(model: str, scale: int) -> dict[int, Path]:
+    """The QP-banded compressed-source checkpoints of ``model`` at ``scale``: ``{QP: path}`` for
+    each ``MODEL_xN_compressed_qpQP.pt``, trained for streams quantised at QP and coarser."""
+    bands = {}
+    prefix = f"{model}_x{scale}_compressed_qp"
+    for path in weights_dir().glob(f"{prefix}*.pt"):
+        floor = path.stem[len(prefix):]
+        if floor.isdigit():
+            bands[int(floor)] = path
+    return dict(sorted(bands.items()))
+
+
+def qp_floor(model: str, scale: int, qp: float | None) -> int | None:
+    """The floor of the QP band (:func:`qp_bands`) a stream quantised at ``qp`` falls in: the
+    highest at or below ``qp``; None when ``qp`` is unknown or below every band."""
+    floors = [f for f in qp_bands(model, scale) if qp is not None and f <= qp]
+    return max(floors) if floors else None
+
+
+def default_weights(model: str, scale: int, source: str = "clean", qp: float | None = None) -> Path | None:
     """Path of the shipped checkpoint for ``model`` at ``scale``, or None.
 
     ``source``: ``clean`` (``MODEL_xN.pt``, trained on clean LR) or ``compressed``
-    (``MODEL_xN_compressed.pt``, trained on H.264-compressed LR as well).
+    (``MODEL_xN_compressed.pt``, trained on H.264-compressed LR as well). For ``compressed``
+    with the stream's quantiser ``qp`` known (H.264, 0..51), the QP-banded file with the
+    highest floor at or below ``qp`` (:func:`qp_bands`) runs where one ships.
     """
+    floor = qp_floor(model, scale, qp) if source == "compressed" else None
+    if floor is not None:
+        return qp_bands(model, scale)[floor]
     suffix = {"clean": "", "compressed": "_compressed"}[source]
     path = weights_dir() / f"{model}_x{scale}{suffix}.pt"
     return path if path.is_file() else None
@@ -232,8 +258,9 @@ def model_from_checkpoint(
 
 
 def load_model(model: str, scale: int, weights: Path | None = None, *, source: str = "clean",
-               source_asked: bool = False) -> tuple[nn.Module, dict[str, Any]]:
-    """The model to run: ``weights`` if given, else shipped weights for ``source``, else (bicubic only) none.
+               source_asked: bool = False, qp: float | None = None) -> tuple[nn.Module, dict[str, Any]]:
+    """The model to run: ``weights`` if given, else shipped weights for ``source`` (and the
+    stream's quantiser ``qp``, see :func:`default_weights`), else (bicubic only) none.
 
     When the model has no weights for ``source``, those of the other source run, unless
     ``source_asked`` (the user named the source): then it is an error.
@@ -245,7 +272,7 @@ def load_model(model: str, scale: int, weights: Path | None = None, *, source: s
     if weights is not None:
         source = "given"
     elif model != "bicubic":
-        weights = default_weights(model, scale, source)
+        weights = default_weights(model, scale, source, qp)
         other = "clean" if source == "compressed" else "compressed"
         if weights is None and source_asked:
             have = sorted({p.name.split("_x")[0] for p in weights_dir().glob("*_compressed.pt")})

@@ -7,17 +7,23 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import numpy as np
+from av.sidedata.encparams import VideoEncParams, VideoEncParamsType
 
 __all__ = [
     "CLEAN_BPP",
     "CLEAN_CODECS",
     "FALLBACK_RATE",
+    "QP_FRAMES",
     "MediaError",
+    "SourceChoice",
     "VideoInfo",
     "bits_per_pixel",
+    "frame_qp",
     "frame_rate",
     "open_input",
     "probe",
+    "stream_qp",
     "stream_source",
     "video_info",
 ]
@@ -29,6 +35,11 @@ CLEAN_CODECS = frozenset({"ffv1", "huffyuv", "ffvhuff", "utvideo", "rawvideo", "
 # A stream at or above this many bits per pixel per frame is treated as clean: far above
 # streaming rates (about 0.02-0.5 for H.264/VP8 at 720p), where the codec leaves little to undo.
 CLEAN_BPP = 1.0
+
+
+# How many leading frames ``stream_qp`` reads: one GOP's intra frame and enough P-frames that
+# their median, not the intra frame's lower quantiser, is what is reported.
+QP_FRAMES = 12
 
 
 # The frame rate assumed where a stream states none (or zero): PAL's, and ffmpeg's own default.
@@ -130,16 +141,71 @@ def bits_per_pixel(container: av.container.InputContainer) -> float | None:
     return float(bit_rate) / (stream.codec_context.width * stream.codec_context.height * float(rate))
 
 
-def stream_source(path: Path) -> tuple[str, str]:
-    """``("clean" | "compressed", reason)`` for a video file: what ``--source auto`` decides from
-    the stream itself (its codec, then its bits per pixel per frame against :data:`CLEAN_BPP`)."""
+@dataclass(frozen=True)
+class SourceChoice:
+    """What ``--source`` resolves to for one input.
+
+    ``source``: ``clean`` or ``compressed``; ``reason``: one line for the summary; ``qp``: the
+    stream's H.264 quantiser (0..51, see :func:`stream_qp`) where it was measured, which picks
+    among QP-banded compressed-source weights; None elsewhere.
+    """
+
+    source: str
+    reason: str
+    qp: float | None = None
+
+
+def frame_qp(frame: av.VideoFrame) -> float | None:
+    """Mean quantiser over a decoded H.264 frame's macroblocks (0..51), from the encoding
+    parameters the decoder exports when opened with ``export_side_data=venc_params``; None
+    when the frame carries none (another codec, or the option was not set)."""
+    for data in frame.side_data:
+        if isinstance(data, VideoEncParams) and data.codec_type == VideoEncParamsType.H264:
+            if data.nb_blocks == 0:
+                return float(data.qp)
+            return float(np.mean(data.qp_map()))
+    return None
+
+
+def stream_qp(path: Path, frames: int = QP_FRAMES) -> float | None:
+    """Median over the first ``frames`` frames of :func:`frame_qp`: how coarsely the stream's
+    pictures were quantised, the codec's own measure of the compression a net has to undo.
+
+    H.264 only (its decoder exports the per-macroblock QP); None for other codecs, or when
+    the first frames cannot be decoded (the real decode reports that).
+    """
+    qps: list[float] = []
+    with open_input(path) as container:
+        stream = container.streams.video[0]
+        if stream.codec_context.name != "h264":
+            return None
+        stream.codec_context.options = {"export_side_data": "venc_params"}
+        try:
+            for frame in container.decode(stream):
+                qp = frame_qp(frame)
+                if qp is not None:
+                    qps.append(qp)
+                if len(qps) >= frames:
+                    break
+        except (av.error.FFmpegError, ValueError):
+            pass
+    return float(np.median(qps)) if qps else None
+
+
+def stream_source(path: Path) -> SourceChoice:
+    """What ``--source auto`` decides for a video file from the stream itself: its codec, then
+    its bits per pixel per frame against :data:`CLEAN_BPP`; a compressed H.264 stream also
+    gets its quantiser (:func:`stream_qp`)."""
     with open_input(path) as container:
         codec = container.streams.video[0].codec_context.name
         if codec in CLEAN_CODECS:
-            return "clean", f"{codec} is a lossless or intra-only codec"
+            return SourceChoice("clean", f"{codec} is a lossless or intra-only codec")
         bpp = bits_per_pixel(container)
-    if bpp is None:
-        return "compressed", f"{codec} at an unknown bit rate"
-    if bpp >= CLEAN_BPP:
-        return "clean", f"{codec} at {bpp:.3f} bits per pixel per frame (>= {CLEAN_BPP:g})"
-    return "compressed", f"{codec} at {bpp:.3f} bits per pixel per frame (< {CLEAN_BPP:g})"
+    if bpp is not None and bpp >= CLEAN_BPP:
+        return SourceChoice("clean", f"{codec} at {bpp:.3f} bits per pixel per frame (>= {CLEAN_BPP:g})")
+    why = f"{codec} at an unknown bit rate" if bpp is None else \
+        f"{codec} at {bpp:.3f} bits per pixel per frame (< {CLEAN_BPP:g})"
+    qp = stream_qp(path)
+    if qp is not None:
+        why += f", median macroblock QP {qp:.1f}"
+    return SourceChoice("compressed", why, qp)

@@ -16,7 +16,7 @@ import av
 import numpy as np
 
 from vsr.frames import FORMATS, YuvFrame
-from vsr.io.probe import FALLBACK_RATE, MediaError
+from vsr.io.probe import FALLBACK_RATE, MediaError, frame_qp
 
 __all__ = ["CRF_RANGES", "Recompressor", "check_recompress", "h264_roundtrip_sequence", "h264_roundtrip_y"]
 
@@ -60,7 +60,9 @@ class Recompressor:
         self.encoder.options = options
         self.encoder.open()
         self.decoder = av.CodecContext.create(_DECODERS[codec], "r")
+        self.decoder.options = {"export_side_data": "venc_params"}  # the QP of each frame, for qp
         self.index = 0
+        self.qp: float | None = None  # the last frame's mean macroblock QP (H.264 only; see frame_qp)
 
     def __call__(self, frame: YuvFrame) -> YuvFrame:
         """The frame after one trip through the encoder: same planes' shapes, dtype and timestamps."""
@@ -75,6 +77,7 @@ class Recompressor:
             decoded.extend(self.decoder.decode(packet))
         if len(decoded) != 1:
             raise MediaError(f"the {self.encoder.name} round trip returned {len(decoded)} frames for one")
+        self.qp = frame_qp(decoded[0])
         out = decoded[0].reformat(format=self.encoder.pix_fmt)
         planes = tuple(np.frombuffer(p, np.uint8).reshape(p.height, p.line_size)[:, : p.width].copy()
                        for p in out.planes)
