@@ -44,13 +44,14 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from pipelines.clip import engine_key  # noqa: E402
 from pipelines.metrics import degrade_frame  # noqa: E402
 from pipelines.plot import Series, plot  # noqa: E402
 from vsr.color import to_uint  # noqa: E402
 from vsr.config import EngineConfig  # noqa: E402
 from vsr.degrade import degrade  # noqa: E402
 from vsr.degrade_chain import parse_chain  # noqa: E402
-from vsr.engine import Engine, build_engine  # noqa: E402
+from vsr.engine import Engine, EngineInfo, build_engine  # noqa: E402
 from vsr.frames import YuvFrame, temporal_windows  # noqa: E402
 from vsr.io.decode import iter_frames  # noqa: E402
 from vsr.io.images import list_images, load_y  # noqa: E402
@@ -59,7 +60,7 @@ from vsr.io.recompress import Recompressor  # noqa: E402
 from vsr.metrics import psnr  # noqa: E402
 from vsr.models.ecb import StillWindow  # noqa: E402
 from vsr.process import retain_freed_memory  # noqa: E402
-from vsr.weights import default_weights, load_checkpoint, model_from_checkpoint  # noqa: E402
+from vsr.weights import load_checkpoint, model_from_checkpoint  # noqa: E402
 
 CLIPS = ("bigbuckbunny.mp4", "big_buck_bunny_432_433.webm", "cockatoo.mp4", "fire2.mp4")
 DATA = ROOT.parent / "shared" / "data" / "clips"
@@ -104,23 +105,24 @@ class WindowEngine:
 
 class RoutedEngine:
     """``NAME:auto``: the shipped weights ``vsr upscale --source auto`` picks for each LR, one
-    engine per weights file, built when first needed."""
+    engine per source and QP band (``pipelines.clip.engine_key``), built when first needed."""
 
     def __init__(self, name: str, scale: int, dtype: str, runtime: str) -> None:
-        self.name, self.scale, self.dtype, self.runtime = name, scale, dtype, runtime
-        self._engines: dict[str, Engine] = {}
+        self.cfg = EngineConfig(model=name, scale=scale, source="auto", device="cpu", dtype=dtype,
+                                batch_size=1, runtime=runtime)
+        self._engines: dict[tuple[str, int | None], tuple[Engine, EngineInfo]] = {}
         self.last = ""  # the file name of the weights the last pick() chose
         self.bicubic_y = self.pick("clean", None).bicubic_y
 
     def pick(self, source: str, qp: float | None) -> Engine:
         """The engine for LR of ``source`` (clean | compressed) quantised at ``qp`` (None: unknown)."""
-        cfg = EngineConfig(model=self.name, scale=self.scale, source=source, device="cpu", dtype=self.dtype,
-                           batch_size=1, runtime=self.runtime)
-        path = default_weights(self.name, self.scale, source, qp) or default_weights(self.name, self.scale, "clean")
-        if str(path) not in self._engines:
-            self._engines[str(path)] = build_engine(cfg, SourceChoice(source, "benchmark", qp))[0]
-        self.last = Path(str(path)).name
-        return self._engines[str(path)]
+        stream = SourceChoice(source, "benchmark", qp)
+        key = engine_key(self.cfg, stream)
+        if key not in self._engines:
+            self._engines[key] = build_engine(self.cfg, stream)
+        engine, info = self._engines[key]
+        self.last = Path(info.weights or "").name
+        return engine
 
     def upscale_y(self, ys: np.ndarray) -> np.ndarray:  # images: no QP to route by
         return self.pick("compressed", None).upscale_y(ys)

@@ -174,21 +174,26 @@ def stream_qp(path: Path, frames: int = QP_FRAMES) -> float | None:
     H.264 only (its decoder exports the per-macroblock QP); None for other codecs, or when
     the first frames cannot be decoded (the real decode reports that).
     """
-    qps: list[float] = []
     with open_input(path) as container:
-        stream = container.streams.video[0]
-        if stream.codec_context.name != "h264":
-            return None
-        stream.codec_context.options = {"export_side_data": "venc_params"}
-        try:
-            for frame in container.decode(stream):
-                qp = frame_qp(frame)
-                if qp is not None:
-                    qps.append(qp)
-                if len(qps) >= frames:
-                    break
-        except (av.error.FFmpegError, ValueError):
-            pass
+        return _median_qp(container, frames)
+
+
+def _median_qp(container: av.container.InputContainer, frames: int) -> float | None:
+    """:func:`stream_qp` on a container nothing has been decoded from yet."""
+    stream = container.streams.video[0]
+    if stream.codec_context.name != "h264":
+        return None
+    stream.codec_context.options = {"export_side_data": "venc_params"}  # before the decoder opens
+    qps: list[float] = []
+    try:
+        for frame in container.decode(stream):
+            qp = frame_qp(frame)
+            if qp is not None:
+                qps.append(qp)
+            if len(qps) >= frames:
+                break
+    except (av.error.FFmpegError, ValueError):
+        pass
     return float(np.median(qps)) if qps else None
 
 
@@ -201,11 +206,11 @@ def stream_source(path: Path) -> SourceChoice:
         if codec in CLEAN_CODECS:
             return SourceChoice("clean", f"{codec} is a lossless or intra-only codec")
         bpp = bits_per_pixel(container)
-    if bpp is not None and bpp >= CLEAN_BPP:
-        return SourceChoice("clean", f"{codec} at {bpp:.3f} bits per pixel per frame (>= {CLEAN_BPP:g})")
+        if bpp is not None and bpp >= CLEAN_BPP:
+            return SourceChoice("clean", f"{codec} at {bpp:.3f} bits per pixel per frame (>= {CLEAN_BPP:g})")
+        qp = _median_qp(container, QP_FRAMES)
     why = f"{codec} at an unknown bit rate" if bpp is None else \
         f"{codec} at {bpp:.3f} bits per pixel per frame (< {CLEAN_BPP:g})"
-    qp = stream_qp(path)
     if qp is not None:
         why += f", median macroblock QP {qp:.1f}"
     return SourceChoice("compressed", why, qp)
