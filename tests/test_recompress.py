@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -11,9 +12,10 @@ from click.testing import CliRunner
 from conftest import imread, shared
 
 from cli import main
+from vsr.frames import YuvFrame
 from vsr.io.decode import iter_frames
 from vsr.io.probe import MediaError
-from vsr.io.recompress import Recompressor, check_recompress
+from vsr.io.recompress import Recompressor, check_recompress, h264_roundtrip_sequence
 from vsr.metrics import psnr
 
 
@@ -34,6 +36,25 @@ def test_h264_round_trip_is_deterministic_and_lossy():
     assert 25 < drop < 40  # real blocking at CRF 33, not a copy
     light = Recompressor(frames[0].width, frames[0].height, frames[0].pix_fmt, crf=10)
     assert np.mean([psnr(light(f).y, f.y) for f in frames]) > drop + 5  # the CRF controls the loss
+
+
+def test_patch_round_trip_single_thread_matches_default_threads():
+    # Training codes its patches with one codec thread (cheap to start); that must not change the LR.
+    y = imread(shared("Set14", "barbara.png"))[..., 1]
+    rng = np.random.default_rng(5)
+    for size, crf, n in [(48, 24, 1), (48, 34, 2), (24, 40, 1), (96, 18, 3), (47, 28, 1)]:
+        y0, x0 = rng.integers(0, y.shape[0] - size - 4), rng.integers(0, y.shape[1] - size - 4)
+        planes = [np.ascontiguousarray(y[y0 + k : y0 + k + size, x0 + k : x0 + k + size]) for k in range(n)]
+        fast = h264_roundtrip_sequence(planes, crf)
+        h, w = planes[0].shape
+        ph, pw = h + h % 2, w + w % 2
+        grey = np.full((ph // 2, pw // 2), 128, np.uint8)
+        rc = Recompressor(pw, ph, "yuv420p", crf=crf)  # the codecs' own threading
+        for i, (plane, got) in enumerate(zip(planes, fast, strict=True)):
+            padded = np.pad(plane, ((0, h % 2), (0, w % 2)), mode="edge")
+            ref = rc(YuvFrame((padded, grey, grey), "yuv420p", i, Fraction(1, 25), 0)).y[:h, :w]
+            assert np.array_equal(got, ref), (size, crf, i)
+        assert psnr(fast[-1], planes[-1]) < 60  # really coded, not passed through
 
 
 def test_bad_recompress_options():

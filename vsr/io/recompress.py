@@ -42,7 +42,9 @@ class Recompressor:
     """Encode and decode 8-bit YuvFrames one at a time (same size and format for the whole clip)."""
 
     def __init__(self, width: int, height: int, pix_fmt: str, *, codec: str = "libx264", crf: int = 28,
-                 rate: Fraction = FALLBACK_RATE) -> None:
+                 rate: Fraction = FALLBACK_RATE, threads: int = 0) -> None:
+        """``threads``: encoder and decoder threads, 0 for the codecs' own choice. The training
+        patches use 1: a codec's thread pool costs more to start than a 48 px frame costs to code."""
         check_recompress(codec, crf)
         if FORMATS[pix_fmt].bit_depth != 8 or FORMATS[pix_fmt].subsampling is None:
             raise MediaError(f"--eval-crf needs 8-bit YUV frames, not {pix_fmt}")
@@ -53,6 +55,8 @@ class Recompressor:
         self.encoder.time_base = 1 / rate
         self.encoder.framerate = rate
         options = {"crf": str(crf)}
+        if threads:
+            options["threads"] = str(threads)
         if codec in ("libx264", "libx265"):
             options.update(preset="veryfast", tune="zerolatency", bframes="0")
         else:
@@ -61,6 +65,8 @@ class Recompressor:
         self.encoder.open()
         self.decoder = av.CodecContext.create(_DECODERS[codec], "r")
         self.decoder.options = {"export_side_data": "venc_params"}  # the QP of each frame, for qp
+        if threads:
+            self.decoder.thread_count = threads
         self.index = 0
         self.qp: float | None = None  # the last frame's mean macroblock QP (H.264 only; see frame_qp)
 
@@ -101,7 +107,9 @@ def h264_roundtrip_sequence(planes: list[np.ndarray], crf: int) -> list[np.ndarr
     The first is coded as an intra frame, every later one as a P-frame predicted from the
     frames before it, as :class:`Recompressor` codes a clip (``veryfast``, no B-frames).
     Chroma is flat grey; odd sides are padded by repeating the last line and cropped again
-    after decoding. Returns the decoded planes, same shapes, uint8.
+    after decoding. One encoder and decoder thread: the same planes as the codecs' default
+    threading at patch sizes (tests/test_recompress.py), at a fraction of the start-up cost.
+    Returns the decoded planes, same shapes, uint8.
     """
     check_recompress("libx264", crf)
     if not planes:
@@ -110,6 +118,6 @@ def h264_roundtrip_sequence(planes: list[np.ndarray], crf: int) -> list[np.ndarr
     padded = [np.pad(f, ((0, h % 2), (0, w % 2)), mode="edge") for f in planes]
     ph, pw = padded[0].shape
     grey = np.full((ph // 2, pw // 2), 128, np.uint8)
-    recompress = Recompressor(pw, ph, "yuv420p", crf=crf)
+    recompress = Recompressor(pw, ph, "yuv420p", crf=crf, threads=1)
     return [recompress(YuvFrame((plane, grey, grey), "yuv420p", i, Fraction(1, 25), 0)).y[:h, :w]
             for i, plane in enumerate(padded)]
