@@ -48,7 +48,7 @@ from pipelines.clip import engine_key  # noqa: E402
 from pipelines.metrics import degrade_frame  # noqa: E402
 from pipelines.plot import Series, plot  # noqa: E402
 from vsr.color import to_uint  # noqa: E402
-from vsr.config import EngineConfig  # noqa: E402
+from vsr.config import ENSEMBLES, EngineConfig  # noqa: E402
 from vsr.degrade import degrade  # noqa: E402
 from vsr.degrade_chain import parse_chain  # noqa: E402
 from vsr.engine import Engine, EngineInfo, build_engine  # noqa: E402
@@ -66,7 +66,7 @@ CLIPS = ("bigbuckbunny.mp4", "big_buck_bunny_432_433.webm", "cockatoo.mp4", "fir
 DATA = ROOT.parent / "shared" / "data" / "clips"
 
 
-def _config(spec: str, scale: int, dtype: str, runtime: str) -> EngineConfig:
+def _config(spec: str, scale: int, dtype: str, runtime: str, ensemble: int = 1) -> EngineConfig:
     """EngineConfig for a --models entry: NAME, NAME:compressed or LABEL=CHECKPOINT."""
     weights: Path | None = None
     if "=" in spec:
@@ -76,7 +76,7 @@ def _config(spec: str, scale: int, dtype: str, runtime: str) -> EngineConfig:
         name, _, source = spec.partition(":")
         source = source or "clean"
     return EngineConfig(model=name, weights=weights, source=source, scale=scale, device="cpu", dtype=dtype,
-                        batch_size=1, runtime=runtime)
+                        batch_size=1, runtime=runtime, ensemble=ensemble)
 
 
 class WindowEngine:
@@ -107,9 +107,9 @@ class RoutedEngine:
     """``NAME:auto``: the shipped weights ``vsr upscale --source auto`` picks for each LR, one
     engine per source and QP band (``pipelines.clip.engine_key``), built when first needed."""
 
-    def __init__(self, name: str, scale: int, dtype: str, runtime: str) -> None:
+    def __init__(self, name: str, scale: int, dtype: str, runtime: str, ensemble: int = 1) -> None:
         self.cfg = EngineConfig(model=name, scale=scale, source="auto", device="cpu", dtype=dtype,
-                                batch_size=1, runtime=runtime)
+                                batch_size=1, runtime=runtime, ensemble=ensemble)
         self._engines: dict[tuple[str, int | None], tuple[Engine, EngineInfo]] = {}
         self.last = ""  # the file name of the weights the last pick() chose
         self.bicubic_y = self.pick("clean", None).bicubic_y
@@ -128,14 +128,25 @@ class RoutedEngine:
         return self.pick("compressed", None).upscale_y(ys)
 
 
-def _engine(spec: str, scale: int, dtype: str, runtime: str) -> Engine | WindowEngine | RoutedEngine:
+def _engine(spec: str, scale: int, dtype: str, runtime: str,
+            ensemble: int = 1) -> Engine | WindowEngine | RoutedEngine:
     if spec.endswith(":auto") and "=" not in spec:
-        return RoutedEngine(spec.rsplit(":", 1)[0], scale, dtype, runtime)
+        return RoutedEngine(spec.rsplit(":", 1)[0], scale, dtype, runtime, ensemble)
     if "=" in spec:
         path = Path(spec.split("=", 1)[1])
         if int(load_checkpoint(path)["model_kwargs"].get("frames", 1)) > 1:
+            if ensemble != 1:
+                raise SystemExit(f"error: --ensembles: {spec} is a multi-frame checkpoint, run without an ensemble")
             return WindowEngine(path)
-    return build_engine(_config(spec, scale, dtype, runtime))[0]
+    return build_engine(_config(spec, scale, dtype, runtime, ensemble))[0]
+
+
+def _ensemble_spec(spec: str, ensemble: int) -> str:
+    """The --models entry labelled for a self-ensemble size: LABEL+eN[=CHECKPOINT] (N > 1)."""
+    if ensemble == 1:
+        return spec
+    label, eq, path = spec.partition("=")
+    return f"{label}+e{ensemble}{eq}{path}"
 
 
 def image_benchmark(engines: dict, folders: list[Path], scale: int, jpeg: list[int],
@@ -181,6 +192,8 @@ def main() -> None:
     ap.add_argument("--h264p", type=int, nargs="*", default=[], help="libx264 P-frame CRFs (--images).")
     ap.add_argument("--name", default="images", help="CSV name part for --images.")
     ap.add_argument("--threads", type=int, default=2, help="torch threads (1 beside a training on 2 cores).")
+    ap.add_argument("--ensembles", type=int, nargs="+", default=[1], choices=list(ENSEMBLES),
+                    help="Self-ensemble sizes to run each model at (rows LABEL+eN for N > 1).")
     ap.add_argument("--still-ablation", action="store_true",
                     help="Also run each multi-frame checkpoint on still windows (LABEL-still): what neighbours add.")
     args = ap.parse_args()
@@ -188,8 +201,9 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     engines: dict[str, Engine | WindowEngine | RoutedEngine] = {}
-    for spec in args.models:
-        engines[spec] = engine = _engine(spec, args.scale, args.dtype, args.runtime)
+    for spec, ensemble in ((m, n) for m in args.models for n in args.ensembles):
+        engines[_ensemble_spec(spec, ensemble)] = engine = _engine(spec, args.scale, args.dtype, args.runtime,
+                                                                   ensemble)
         if isinstance(engine, WindowEngine) and args.still_ablation:
             label, _, path = spec.partition("=")
             engines[f"{label}-still={path}"] = engine.still  # the same weights, neighbours = the frame itself

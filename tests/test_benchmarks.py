@@ -82,3 +82,24 @@ def test_compressed_benchmark_runs_multi_frame_weights_on_windows(tmp_path: Path
     assert not np.array_equal(moved, expect)
     still = np.stack([ys[1]] * 3)
     np.testing.assert_array_equal(window.upscale_sequence(still)[1], window.upscale_y(ys[1:2])[0])
+
+
+def test_compressed_benchmark_ensembles_reach_every_engine():
+    """--ensembles N builds plain and routed engines that run the N-copy self-ensemble (their
+    output differs from one copy's), and labels their rows LABEL+eN with the checkpoint kept."""
+    import importlib.util
+
+    import numpy as np
+
+    spec = importlib.util.spec_from_file_location("compressed_bench", ROOT / "benchmarks" / "compressed.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench._ensemble_spec("qp24=weights/x.pt", 2) == "qp24+e2=weights/x.pt"
+    assert bench._ensemble_spec("fast:auto", 1) == "fast:auto"
+    ys = np.random.default_rng(1).integers(16, 236, (1, 24, 32), dtype=np.uint8)
+    one = bench._engine("fast", 2, "fp32", "torch", 1)
+    two = bench._engine("fast", 2, "fp32", "torch", 2)
+    assert two.ensemble == 2 and not np.array_equal(one.upscale_y(ys), two.upscale_y(ys))
+    routed = bench._engine("fast:auto", 2, "fp32", "torch", 4)
+    assert routed.pick("compressed", 30.0).ensemble == 4 and routed.last.endswith("_qp24.pt")
