@@ -201,12 +201,13 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     engines: dict[str, Engine | WindowEngine | RoutedEngine] = {}
-    for spec, ensemble in ((m, n) for m in args.models for n in args.ensembles):
-        engines[_ensemble_spec(spec, ensemble)] = engine = _engine(spec, args.scale, args.dtype, args.runtime,
-                                                                   ensemble)
-        if isinstance(engine, WindowEngine) and args.still_ablation:
-            label, _, path = spec.partition("=")
-            engines[f"{label}-still={path}"] = engine.still  # the same weights, neighbours = the frame itself
+    for spec in args.models:
+        for ensemble in args.ensembles:
+            engine = engines[_ensemble_spec(spec, ensemble)] = _engine(spec, args.scale, args.dtype, args.runtime,
+                                                                       ensemble)
+            if isinstance(engine, WindowEngine) and args.still_ablation:
+                label, _, path = spec.partition("=")
+                engines[f"{label}-still={path}"] = engine.still  # the same weights, neighbours = the frame itself
     if args.images:
         rows = image_benchmark(engines, args.images, args.scale, args.jpeg, args.h264p)
         out = args.out / f"compressed_{args.name}_x{args.scale}.csv"

@@ -43,12 +43,22 @@ def test_gpu_check_says_so_without_cuda():
     assert result.returncode == 2 and result.stderr.strip() == "no CUDA device: nothing checked"
 
 
+def _compressed_bench():
+    """benchmarks/compressed.py as a module (it is a script, not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("compressed_bench", ROOT / "benchmarks" / "compressed.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    return bench
+
+
 def test_compressed_benchmark_runs_multi_frame_weights_on_windows(tmp_path: Path):
     """A 3-frame net grown from a single-frame checkpoint (neighbour weights zero) gives, through the
     benchmark's window runner, exactly the single-frame engine's output; with weight on the neighbours,
     a moving sequence's output changes and a still window's does not."""
     import copy
-    import importlib.util
 
     import numpy as np
     import torch
@@ -58,10 +68,7 @@ def test_compressed_benchmark_runs_multi_frame_weights_on_windows(tmp_path: Path
     from vsr.train.loop import embed_state_dict
     from vsr.weights import load_checkpoint, model_from_checkpoint
 
-    spec = importlib.util.spec_from_file_location("compressed_bench", ROOT / "benchmarks" / "compressed.py")
-    assert spec is not None and spec.loader is not None
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = _compressed_bench()
     ckpt = load_checkpoint(ROOT / "weights" / "fast_x2.pt")
     trained = ckpt["train_form"]["model_kwargs"]
     size = {"blocks": 4, "channels": 16, **{k: v for k, v in trained.items() if k in ("blocks", "channels")}}
@@ -87,14 +94,9 @@ def test_compressed_benchmark_runs_multi_frame_weights_on_windows(tmp_path: Path
 def test_compressed_benchmark_ensembles_reach_every_engine():
     """--ensembles N builds plain and routed engines that run the N-copy self-ensemble (their
     output differs from one copy's), and labels their rows LABEL+eN with the checkpoint kept."""
-    import importlib.util
-
     import numpy as np
 
-    spec = importlib.util.spec_from_file_location("compressed_bench", ROOT / "benchmarks" / "compressed.py")
-    assert spec is not None and spec.loader is not None
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = _compressed_bench()
     assert bench._ensemble_spec("qp24=weights/x.pt", 2) == "qp24+e2=weights/x.pt"
     assert bench._ensemble_spec("fast:auto", 1) == "fast:auto"
     ys = np.random.default_rng(1).integers(16, 236, (1, 24, 32), dtype=np.uint8)
