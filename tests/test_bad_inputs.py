@@ -87,6 +87,10 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         save_checkpoint(files[key], model="espcn", model_kwargs=kwargs, scale=scale, state_dict=state)
     files["w_pickle"] = d / "pickle.pt"
     torch.save({"format": 1, "evil": Path("/")}, files["w_pickle"])
+    # a real checkpoint cut off halfway, as an interrupted copy leaves it
+    whole = files["w_x3"].read_bytes()
+    files["w_truncated"] = d / "truncated.pt"
+    files["w_truncated"].write_bytes(whole[: len(whole) // 2])
     return files
 
 
@@ -112,6 +116,7 @@ CASES = [
     ("unknown model", "clip", "out.mp4", ["--model", "nosuchmodel"], "'nosuchmodel' is not one of"),
     ("cuda without a GPU", "clip", "out.mp4", ["--device", "cuda:7"], "cuda"),
     ("corrupt weights", "clip", "out.mp4", ["--weights", "{w_garbage}"], "cannot read weights"),
+    ("truncated weights", "clip", "out.mp4", ["--weights", "{w_truncated}"], "truncated or not a pytorch"),
     ("NaN weights", "clip", "out.mp4", ["--weights", "{w_nan}"], "non-finite"),
     ("wrong tensor shape", "clip", "out.mp4", ["--weights", "{w_shape}"], "shape"),
     ("missing tensor", "clip", "out.mp4", ["--weights", "{w_missing}"], "missing"),

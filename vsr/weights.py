@@ -17,6 +17,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -186,9 +187,16 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         raise WeightsError(f"weights file not found: {path}")
     verify_shipped(path)
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # A foreign pickle draws a protocol UserWarning before the error this raises.
+            warnings.simplefilter("ignore", UserWarning)
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a corrupt file
-        raise WeightsError(f"cannot read weights {path}: {exc.__class__.__name__}") from exc
+        # torch's messages run to many lines (pickle hints, allow-lists): keep the first, short.
+        # The first sentence only: the rest advises weights_only=False, which a user must not do.
+        detail = (str(exc).strip().splitlines() or [""])[0].split(". ")[0][:120]
+        raise WeightsError(f"cannot read weights {path}: truncated or not a PyTorch checkpoint "
+                           f"({exc.__class__.__name__}: {detail})") from exc
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise WeightsError(f"{path} is not a vsr checkpoint (format {FORMAT})")
     for key in ("model", "model_kwargs", "scale", "state_dict"):
