@@ -88,9 +88,9 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     files["w_pickle"] = d / "pickle.pt"
     torch.save({"format": 1, "evil": Path("/")}, files["w_pickle"])
     # a real checkpoint cut off halfway, as an interrupted copy leaves it
-    whole = files["w_x3"].read_bytes()
+    ckpt_bytes = files["w_x3"].read_bytes()
     files["w_truncated"] = d / "truncated.pt"
-    files["w_truncated"].write_bytes(whole[: len(whole) // 2])
+    files["w_truncated"].write_bytes(ckpt_bytes[: len(ckpt_bytes) // 2])
     return files
 
 

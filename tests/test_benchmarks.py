@@ -43,11 +43,11 @@ def test_gpu_check_says_so_without_cuda():
     assert result.returncode == 2 and result.stderr.strip() == "no CUDA device: nothing checked"
 
 
-def _compressed_bench():
-    """benchmarks/compressed.py as a module (it is a script, not a package)."""
+def _bench(name: str = "compressed"):
+    """benchmarks/NAME.py as a module (it is a script, not a package)."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("compressed_bench", ROOT / "benchmarks" / "compressed.py")
+    spec = importlib.util.spec_from_file_location(f"{name}_bench", ROOT / "benchmarks" / f"{name}.py")
     assert spec is not None and spec.loader is not None
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
@@ -68,7 +68,7 @@ def test_compressed_benchmark_runs_multi_frame_weights_on_windows(tmp_path: Path
     from vsr.train.loop import embed_state_dict
     from vsr.weights import load_checkpoint, model_from_checkpoint
 
-    bench = _compressed_bench()
+    bench = _bench()
     ckpt = load_checkpoint(ROOT / "weights" / "fast_x2.pt")
     trained = ckpt["train_form"]["model_kwargs"]
     size = {"blocks": 4, "channels": 16, **{k: v for k, v in trained.items() if k in ("blocks", "channels")}}
@@ -96,7 +96,7 @@ def test_compressed_benchmark_ensembles_reach_every_engine():
     output differs from one copy's), and labels their rows LABEL+eN with the checkpoint kept."""
     import numpy as np
 
-    bench = _compressed_bench()
+    bench = _bench()
     assert bench._ensemble_spec("qp24=weights/x.pt", 2) == "qp24+e2=weights/x.pt"
     assert bench._ensemble_spec("fast:auto", 1) == "fast:auto"
     ys = np.random.default_rng(1).integers(16, 236, (1, 24, 32), dtype=np.uint8)
@@ -105,3 +105,38 @@ def test_compressed_benchmark_ensembles_reach_every_engine():
     assert two.ensemble == 2 and not np.array_equal(one.upscale_y(ys), two.upscale_y(ys))
     routed = bench._engine("fast:auto", 2, "fp32", "torch", 4)
     assert routed.pick("compressed", 30.0).ensemble == 4 and routed.last.endswith("_qp24.pt")
+
+
+def test_qp_floor_choice_maximises_the_routed_gain_ties_going_up():
+    choose = _bench("qp_floor").choose_floor
+    # the band loses below QP 26 and wins from 26 on: 26 is the best floor
+    rows = [{"qp": q, "gain_base": 1.0, "gain_band": 1.0 + (0.1 if q >= 26 else -0.1)} for q in range(18, 34)]
+    floor, means = choose(rows, range(14, 31))
+    assert floor == 26 and means[26] > means[24] > means[14]
+    # no stream between QP 22 and 26: floors 23-26 route alike, and the tie goes to the highest
+    rows = [r for r in rows if not 22 < r["qp"] < 26]
+    assert choose(rows, range(14, 31))[0] == 26
+
+
+def test_qp_floor_measures_real_streams(tmp_path: Path):
+    """Two Vimeo-90K septuplets at x2 through libx264 at CRF 14 and 30 with the shipped nets: the
+    stronger compression reads as a higher QP and a lower bicubic PSNR, and every gain is finite."""
+    import pytest
+
+    bench = _bench("qp_floor")
+    if not bench.DATA.is_dir():
+        pytest.skip(f"{bench.DATA} absent: the Vimeo-90K sample of ../shared/data")
+    from vsr.weights import qp_bands
+
+    band = qp_bands("fast", 2)
+    if not band:
+        pytest.skip("no x2 QP band shipped")
+    path = next(iter(band.values()))
+    engines = bench._engine(path.with_name("fast_x2_compressed.pt"), 2), bench._engine(path, 2)
+    rows = bench.measure(bench.sequences(bench.DATA)[:2], 2, [14, 30], *engines)
+    assert len(rows) == 4
+    for light, heavy in (rows[0:2], rows[2:4]):
+        assert (light["crf"], heavy["crf"]) == (14, 30) and light["sequence"] == heavy["sequence"]
+        assert heavy["qp"] > light["qp"] + 8
+        assert heavy["psnr_bicubic"] < light["psnr_bicubic"] - 1
+    assert all(abs(r[k]) < 10 for r in rows for k in ("gain_base", "gain_band"))
