@@ -2,7 +2,7 @@
 nor a benchmark.
 
 Usage: python benchmarks/qp_floor.py [--scales 2 4] [--crfs 12 ... 30] [--data ../shared/data/Vimeo90K_sample16]
-                                     [--out benchmarks/results] [--threads 2]
+                                     [--out benchmarks/results] [--threads 2] [--band CANDIDATE.pt --scales S]
 
 ``--source auto`` runs ``fast_xS_compressed_qpF.pt`` on H.264 streams whose median macroblock QP
 (``vsr.io.probe.QP_FRAMES`` frames) is at least F, and ``fast_xS_compressed.pt`` below: the floor F
@@ -107,7 +107,10 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--band", type=Path, help="A candidate band checkpoint in place of the shipped one (one --scales).")
     args = ap.parse_args()
+    if args.band and len(args.scales) != 1:
+        raise SystemExit("error: --band is one checkpoint: give one --scales")
     if not args.data.is_dir():
         raise SystemExit(f"error: {args.data} not found (the Vimeo-90K sample of ../shared/data)")
     torch.set_num_threads(args.threads)
@@ -119,6 +122,8 @@ def main() -> None:
             raise SystemExit(f"error: x{scale}: this measures one shipped QP band, found {len(bands)}")
         (today, band_path), = bands.items()
         base_path = band_path.with_name(f"fast_x{scale}_compressed.pt")
+        if args.band:
+            band_path = args.band
         rows = measure(seqs, scale, args.crfs, _engine(base_path, scale), _engine(band_path, scale))
         out = args.out / f"qp_floor_x{scale}.csv"
         with open(out, "w", newline="") as fh:
@@ -132,6 +137,10 @@ def main() -> None:
             sel = [r for r in rows if round(r["qp"]) == q]
             b, d = np.mean([r["gain_base"] for r in sel]), np.mean([r["gain_band"] for r in sel])
             print(f"{q:>4} {len(sel):>4} {b:>+7.3f} {d:>+7.3f} {d - b:>+10.3f}")
+        above = [r for r in rows if r["qp"] >= today]
+        band_mean, base_mean = (np.mean([r[k] for r in above]) for k in ("gain_band", "gain_base"))
+        print(f"streams at QP >= {today} (where the shipped band runs): {len(above)}, mean gain "
+              f"{band_mean:+.4f} (band) {base_mean:+.4f} (base)")
         floor, means = choose_floor(rows, range(14, 31))
         print("mean routed gain by floor: " + ", ".join(f"{f}: {m:+.4f}" for f, m in means.items()))
         print(f"x{scale}: chosen floor {floor} (today {today}; "
