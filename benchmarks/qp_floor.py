@@ -17,7 +17,7 @@ compressed benchmark do). Both nets and bicubic upscale the LR luma; the score i
 HR luma (S px shaved), the mean over the 7 frames.
 
 The choice: for each candidate floor f, the routed gain over bicubic (band at QP >= f, the base net
-below) summed over every stream; the floor is the f with the highest sum, ties going to the higher f.
+below) averaged over every stream; the floor is the f with the highest mean, ties going to the higher f.
 Writes OUT/qp_floor_xS.csv (one row per stream) and prints the per-QP difference and the choice.
 """
 
@@ -93,7 +93,7 @@ def measure(seqs: list[list[Path]], scale: int, crfs: list[int], base: Engine, b
 
 
 def choose_floor(rows: list[dict], candidates: range) -> tuple[int, dict[int, float]]:
-    """(the floor with the highest summed routed gain, ties to the higher; the mean routed gain per floor)."""
+    """(the floor with the highest mean routed gain, ties to the higher; the mean routed gain per floor)."""
     means = {f: float(np.mean([r["gain_band"] if r["qp"] >= f else r["gain_base"] for r in rows]))
              for f in candidates}
     best = max(means.values())

@@ -192,8 +192,7 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
             warnings.simplefilter("ignore", UserWarning)
             ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a corrupt file
-        # torch's messages run to many lines (pickle hints, allow-lists): keep the first, short.
-        # The first sentence only: the rest advises weights_only=False, which a user must not do.
+        # torch's first sentence only: the rest (many lines) advises weights_only=False, which a user must not do.
         detail = (str(exc).strip().splitlines() or [""])[0].split(". ")[0][:120]
         raise WeightsError(f"cannot read weights {path}: truncated or not a PyTorch checkpoint "
                            f"({exc.__class__.__name__}: {detail})") from exc
