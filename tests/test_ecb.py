@@ -69,6 +69,40 @@ def test_fused_net_equals_multi_branch_net(scale: int, name: str, residual: str)
     assert diff < 1e-5 * max(1.0, ref32.abs().max().item())
 
 
+@pytest.mark.parametrize("scale", [2, 3, 4])
+@pytest.mark.parametrize("residual", RESIDUALS)
+def test_unshuffled_net_fuses_exactly_at_any_size(scale: int, residual: str):
+    """The space-to-depth body: odd sizes are padded and cropped, and fusion stays exact."""
+    model = _perturbed(_ecb_net("fast", scale=scale, blocks=2, channels=8, unshuffle=2, residual=residual))
+    model = model.double().eval()
+    for h, w in ((19, 23), (20, 24)):
+        x = torch.rand(2, 1, h, w, dtype=torch.float64)
+        with torch.no_grad():
+            ref = _branchwise(model)(x)
+            out = copy.deepcopy(model).reparameterize()(x)
+        assert out.shape == (2, 1, h * scale, w * scale)
+        assert (out - ref).abs().max().item() < 1e-5
+
+
+def test_unshuffled_net_adds_the_nearest_residual_and_counts_its_cost():
+    net = _ecb_net("fast", scale=2, blocks=5, channels=32, unshuffle=2, fused=True)
+    tail = net.body[-1]
+    assert isinstance(tail, torch.nn.Conv2d) and tail.out_channels == 16  # (2 x 2)^2 sub-pixels
+    with torch.no_grad():
+        tail.weight.zero_()
+        tail.bias.zero_()
+        x = torch.rand(1, 1, 7, 9)
+        out = net(x)
+    # a zero body leaves the residual: each LR pixel repeated over its 2 x 2 output pixels
+    assert torch.equal(out, x.repeat_interleave(2, dim=-2).repeat_interleave(2, dim=-1))
+    # head 4->32, 5 blocks 32->32, tail 32->16, all 3x3, per 2x2 block of LR pixels
+    per_block = 9 * (4 * 32 + 5 * 32 * 32 + 32 * 16)
+    assert count_macs(net, 10, 12) == per_block * 30
+    assert gmac_640x360(net) <= 3.0
+    with pytest.raises(ValueError, match="unshuffle"):
+        create_model("fast", scale=2, unshuffle=0)
+
+
 def test_every_branch_contributes():
     """Zeroing any one branch changes the output: none is dead weight in the fused kernel."""
     block = _branchwise(_perturbed(ECB(4, 4)).double())

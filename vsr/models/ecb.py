@@ -174,6 +174,7 @@ class ECBNet(nn.Module):
         residual: str = "nearest",
         fused: bool = False,
         frames: int = 1,
+        unshuffle: int = 1,
     ) -> None:
         super().__init__()
         self.scale = check_scale(scale)
@@ -183,21 +184,26 @@ class ECBNet(nn.Module):
             raise ValueError("blocks and channels must be at least 1")
         if frames < 1 or frames % 2 == 0:
             raise ValueError(f"frames must be odd and at least 1, got {frames}")
+        if unshuffle < 1:
+            raise ValueError(f"unshuffle must be at least 1, got {unshuffle}")
         self.residual = residual
         self.in_channels = in_channels
         self.frames = frames
         self.is_fused = fused
-        widths = [in_channels * frames] + [channels] * (blocks + 1)
+        self.unshuffle = unshuffle
+        widths = [in_channels * frames * unshuffle * unshuffle] + [channels] * (blocks + 1)
         layers: list[nn.Module] = []
         for a, b in itertools.pairwise(widths):
             layers.append(nn.Conv2d(a, b, 3, padding=1) if fused else ECB(a, b, expand))
             layers.append(make_activation(activation, b))
-        out_ch = in_channels * scale * scale
+        out_ch = in_channels * (scale * unshuffle) ** 2
         layers.append(nn.Conv2d(channels, out_ch, 3, padding=1) if fused else ECB(channels, out_ch, expand))
         self.body = nn.Sequential(*layers)
-        self.shuffle = nn.PixelShuffle(scale)
+        self.shuffle = nn.PixelShuffle(scale * unshuffle)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.unshuffle > 1:
+            return self._forward_unshuffled(x)
         y = self.body(x)
         x = x[:, : self.in_channels]  # the frame to upscale (the first of a multi-frame window)
         if self.residual == "nearest":
@@ -209,6 +215,26 @@ class ECBNet(nn.Module):
             out = out + F.interpolate(x, scale_factor=self.scale, mode="bilinear", align_corners=False)
         elif self.residual == "bicubic":
             out = out + bicubic_upsample(x, self.scale)
+        return out
+
+    def _forward_unshuffled(self, x: torch.Tensor) -> torch.Tensor:
+        """The body at 1/u of the resolution: u x u LR pixels become channels (space-to-depth).
+
+        The same multiply-accumulates buy u^2 times the weights and u times the receptive field.
+        A size that ``u`` does not divide is padded by edge replication and the output cropped.
+        """
+        u, s = self.unshuffle, self.scale
+        h, w = x.shape[-2:]
+        ph, pw = (-h) % u, (-w) % u
+        padded = F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
+        out = self.shuffle(self.body(F.pixel_unshuffle(padded, u)))[..., : h * s, : w * s]
+        x = x[:, : self.in_channels]
+        if self.residual == "nearest":
+            out = out + x.repeat_interleave(s, dim=-2).repeat_interleave(s, dim=-1)
+        elif self.residual == "bilinear":
+            out = out + F.interpolate(x, scale_factor=s, mode="bilinear", align_corners=False)
+        elif self.residual == "bicubic":
+            out = out + bicubic_upsample(x, s)
         return out
 
     @torch.no_grad()
