@@ -46,6 +46,26 @@ def test_every_shipped_checkpoint_agrees_with_torch(path: Path, name: str):
 
 
 @needs_extras
+@pytest.mark.parametrize("name", INSTALLED)
+@pytest.mark.parametrize("scale", [2, 3])
+def test_space_to_depth_net_runs_at_odd_sizes(name: str, scale: int):
+    """An unshuffled body needs even sizes inside the graph: the runner pads and crops as torch does."""
+    from vsr.models import create_model
+
+    torch.manual_seed(scale)
+    model = create_model("fast", scale=scale, blocks=2, channels=8, unshuffle=2, fused=True).eval()
+    runner = rt.build_runner(name, model, "fp32")
+    assert runner is not None
+    with torch.inference_mode():
+        for shape in ((2, 1, 23, 31), (1, 1, 40, 18)):
+            x = torch.rand(*shape)
+            ref = model(x)
+            got = runner(x)
+            assert got.shape == ref.shape == (shape[0], 1, shape[2] * scale, shape[3] * scale)
+            assert float((got - ref).abs().max()) < 1e-4
+
+
+@needs_extras
 def test_export_cli_writes_a_dynamic_graph(tmp_path: Path):
     onnx = pytest.importorskip("onnx")
     out = tmp_path / "fast_x2.onnx"

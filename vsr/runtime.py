@@ -199,9 +199,31 @@ def build_runner(name: str, model: nn.Module, precision: str, threads: int | Non
         return None
     threads = threads or torch.get_num_threads()
     graph = onnx_bytes(model)
-    if name == "onnxruntime":
-        return _OrtRunner(graph, threads)
-    return _OpenVinoRunner(graph, threads, precision)
+    runner: Callable[[torch.Tensor], torch.Tensor] = (
+        _OrtRunner(graph, threads) if name == "onnxruntime" else _OpenVinoRunner(graph, threads, precision))
+    multiple = int(getattr(model, "unshuffle", 1))
+    if multiple > 1:
+        runner = _PaddedRunner(runner, multiple, int(getattr(model, "scale")))  # noqa: B009
+    return runner
+
+
+class _PaddedRunner:
+    """A graph that needs H and W divisible by ``multiple`` (a space-to-depth body) run on any size.
+
+    The exported graph holds the padding it saw when traced (none, on an even example), so the
+    edge replication a torch module does itself happens here, outside the graph; the output is cropped.
+    """
+
+    def __init__(self, runner: Callable[[torch.Tensor], torch.Tensor], multiple: int, scale: int) -> None:
+        self.runner, self.multiple, self.scale = runner, multiple, scale
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        ph, pw = (-h) % self.multiple, (-w) % self.multiple
+        if not (ph or pw):
+            return self.runner(x)
+        out = self.runner(torch.nn.functional.pad(x, (0, pw, 0, ph), mode="replicate"))
+        return out[..., : h * self.scale, : w * self.scale]
 
 
 def int8_path(weights: Path) -> Path:
