@@ -686,6 +686,9 @@ def export_cmd(model: str, scale: str, weights: Path | None, fmt: str, out: Path
     check = ("" if result.max_abs_diff is None else
              f"; ONNX Runtime agrees with torch within {result.max_abs_diff:.1e} on a test frame")
     click.echo(f"wrote {result.path} ({result.bytes} bytes, opset {result.opset}){check}")
+    if result.size_multiple > 1:
+        click.echo(f"note: the graph needs H and W divisible by {result.size_multiple}; pad other sizes "
+                   "by edge replication and crop the output, as vsr's runners do")
 
 
 @main.command()

@@ -12,6 +12,7 @@ import torch
 from vsr.engine import studio_bounds
 from vsr.io.atomic import atomic_output
 from vsr.models.blocks import RangeGuard
+from vsr.models.ecb import size_multiple
 from vsr.runtime import OPSET, available, build_runner, export_onnx
 from vsr.weights import load_model
 
@@ -24,6 +25,7 @@ class ExportResult:
     bytes: int
     opset: int
     max_abs_diff: float | None  # ONNX Runtime against torch on a random frame, [0, 1] scale; None: not installed
+    size_multiple: int = 1  # the graph's H and W must be divisible by this (a space-to-depth net: its factor)
 
 
 def export_model(model: str, scale: int, out: Path, *, weights: Path | None = None, fmt: str = "onnx",
@@ -56,4 +58,4 @@ def export_model(model: str, scale: int, out: Path, *, weights: Path | None = No
         assert runner is not None  # None only for torch
         got = runner(x).numpy()
         diff = float(np.abs(got - ref).max())
-    return ExportResult(out, len(buf.getvalue()), OPSET, diff)
+    return ExportResult(out, len(buf.getvalue()), OPSET, diff, size_multiple(module))

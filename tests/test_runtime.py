@@ -66,6 +66,25 @@ def test_space_to_depth_net_runs_at_odd_sizes(name: str, scale: int):
 
 
 @needs_extras
+def test_space_to_depth_export_is_checked_at_an_odd_size_and_says_what_it_needs(tmp_path: Path):
+    pytest.importorskip("onnxruntime")
+    from vsr.models import create_model
+    from vsr.models.blocks import RangeGuard
+    from vsr.models.ecb import size_multiple
+    from vsr.weights import save_checkpoint
+
+    kwargs = {"blocks": 2, "channels": 8, "unshuffle": 2, "fused": True}
+    net = create_model("fast", scale=2, **kwargs)
+    assert size_multiple(RangeGuard(net, 0.0, 1.0)) == 2 and size_multiple(create_model("fast", scale=2)) == 1
+    ckpt = tmp_path / "s2d.pt"
+    save_checkpoint(ckpt, model="fast", model_kwargs=kwargs, scale=2, state_dict=net.state_dict())
+    res = CliRunner().invoke(main, ["export", "fast", "--scale", "2", "--weights", str(ckpt),
+                                    "-o", str(tmp_path / "s2d.onnx")])
+    assert res.exit_code == 0, res.output
+    assert "agrees with torch" in res.output and "divisible by 2" in res.output
+
+
+@needs_extras
 def test_export_cli_writes_a_dynamic_graph(tmp_path: Path):
     onnx = pytest.importorskip("onnx")
     out = tmp_path / "fast_x2.onnx"

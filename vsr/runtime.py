@@ -36,6 +36,7 @@ from torch import nn
 
 from vsr.config import RUNTIMES as _NAMES
 from vsr.io.atomic import write_text_atomic
+from vsr.models.ecb import size_multiple
 
 __all__ = [
     "INT8_MAX_DROP_DB",
@@ -201,9 +202,9 @@ def build_runner(name: str, model: nn.Module, precision: str, threads: int | Non
     graph = onnx_bytes(model)
     runner: Callable[[torch.Tensor], torch.Tensor] = (
         _OrtRunner(graph, threads) if name == "onnxruntime" else _OpenVinoRunner(graph, threads, precision))
-    multiple = int(getattr(model, "unshuffle", 1))
+    multiple = size_multiple(model)
     if multiple > 1:
-        runner = _PaddedRunner(runner, multiple, int(getattr(model, "scale")))  # noqa: B009
+        runner = _PaddedRunner(runner, multiple, int(getattr(model, "scale")))  # noqa: B009  # every wrapper has .scale
     return runner
 
 

@@ -31,7 +31,7 @@ from torch import nn
 from vsr.models._registry import register_model
 from vsr.models.blocks import bicubic_upsample, check_scale, make_activation
 
-__all__ = ["ECB", "RESIDUALS", "ECBNet", "StillWindow", "deepen", "ecb"]
+__all__ = ["ECB", "RESIDUALS", "ECBNet", "StillWindow", "deepen", "ecb", "size_multiple"]
 
 RESIDUALS = ("nearest", "bilinear", "bicubic", "none")
 
@@ -247,6 +247,16 @@ class ECBNet(nn.Module):
                 self.body[i] = layer.fuse()
         self.is_fused = True
         return self
+
+
+def size_multiple(model: nn.Module) -> int:
+    """What H and W of ``model``'s input must be divisible by in an exported graph (1: any size).
+
+    A space-to-depth net (``unshuffle`` u) pads its input itself in torch, but a traced graph keeps
+    the padding its example needed (none), so a runtime must pad to a multiple of u. Wrappers
+    (the range guard, a still window) are looked through.
+    """
+    return max((m.unshuffle for m in model.modules() if isinstance(m, ECBNet)), default=1)
 
 
 class StillWindow(nn.Module):
