@@ -161,6 +161,9 @@ class ECBNet(nn.Module):
     residual are those of the first. With the current frame first, a single-frame
     checkpoint grown into it by ``vsr train --init`` (new input channels start at
     zero weight) computes the single-frame function at iteration 0.
+
+    ``unshuffle`` u > 1 runs the body on u x u blocks of LR pixels (pixel unshuffle in, a tail to
+    (s u)^2 channels, pixel shuffle by s u): u^2 times the weights at the same multiply-accumulates.
     """
 
     def __init__(
@@ -203,21 +206,26 @@ class ECBNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.unshuffle > 1:
-            return self._forward_unshuffled(x)
+            return self._add_residual(self._body_unshuffled(x), x[:, : self.in_channels])
         y = self.body(x)
         x = x[:, : self.in_channels]  # the frame to upscale (the first of a multi-frame window)
         if self.residual == "nearest":
             # Nearest upsample before the shuffle: each sub-pixel channel adds its LR pixel.
-            y = y + x.repeat_interleave(self.scale * self.scale, dim=1)
-            return self.shuffle(y)
-        out = self.shuffle(y)
+            return self.shuffle(y + x.repeat_interleave(self.scale * self.scale, dim=1))
+        return self._add_residual(self.shuffle(y), x)
+
+    def _add_residual(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """``out`` (N, C, sH, sW) plus the upsampled input ``x`` (N, C, H, W), in image space."""
+        s = self.scale
+        if self.residual == "nearest":
+            return out + x.repeat_interleave(s, dim=-2).repeat_interleave(s, dim=-1)
         if self.residual == "bilinear":
-            out = out + F.interpolate(x, scale_factor=self.scale, mode="bilinear", align_corners=False)
-        elif self.residual == "bicubic":
-            out = out + bicubic_upsample(x, self.scale)
+            return out + F.interpolate(x, scale_factor=s, mode="bilinear", align_corners=False)
+        if self.residual == "bicubic":
+            return out + bicubic_upsample(x, s)
         return out
 
-    def _forward_unshuffled(self, x: torch.Tensor) -> torch.Tensor:
+    def _body_unshuffled(self, x: torch.Tensor) -> torch.Tensor:
         """The body at 1/u of the resolution: u x u LR pixels become channels (space-to-depth).
 
         The same multiply-accumulates buy u^2 times the weights and u times the receptive field.
@@ -227,15 +235,7 @@ class ECBNet(nn.Module):
         h, w = x.shape[-2:]
         ph, pw = (-h) % u, (-w) % u
         padded = F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
-        out = self.shuffle(self.body(F.pixel_unshuffle(padded, u)))[..., : h * s, : w * s]
-        x = x[:, : self.in_channels]
-        if self.residual == "nearest":
-            out = out + x.repeat_interleave(s, dim=-2).repeat_interleave(s, dim=-1)
-        elif self.residual == "bilinear":
-            out = out + F.interpolate(x, scale_factor=s, mode="bilinear", align_corners=False)
-        elif self.residual == "bicubic":
-            out = out + bicubic_upsample(x, s)
-        return out
+        return self.shuffle(self.body(F.pixel_unshuffle(padded, u)))[..., : h * s, : w * s]
 
     @torch.no_grad()
     def reparameterize(self) -> ECBNet:
