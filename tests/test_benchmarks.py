@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from vsr.models import create_model
 from vsr.weights import save_checkpoint
 
@@ -140,3 +142,25 @@ def test_qp_floor_measures_real_streams(tmp_path: Path):
         assert heavy["qp"] > light["qp"] + 8
         assert heavy["psnr_bicubic"] < light["psnr_bicubic"] - 1
     assert all(abs(r[k]) < 10 for r in rows for k in ("gain_base", "gain_band"))
+
+
+def test_block_phase_finds_error_on_the_grid_and_only_there():
+    import numpy as np
+
+    bench = _bench("block_phase")
+    flat = np.ones((2, 64, 96))
+    cols, rows = bench.phase_profile(flat, 2)
+    assert bench.edge_ratio(cols) == pytest.approx(1.0) and bench.flat_bound_db(cols, rows) == pytest.approx(0.0)
+    # extra error on the HR columns of LR columns 0, 8, 16, ... (x2: HR columns 0-1, 16-17, ...)
+    blocky = flat.copy()
+    lr_col = np.arange(96) // 2
+    blocky[:, :, lr_col % 8 == 0] += 3.0
+    cols, rows = bench.phase_profile(blocky, 2)
+    assert cols[0] == pytest.approx(4.0) and np.allclose(cols[1:], 1.0) and np.allclose(rows, 1.375)
+    assert bench.edge_ratio(cols) == pytest.approx(2.5) and bench.edge_ratio(rows) == pytest.approx(1.0)
+    # removing that excess leaves 1 everywhere: the mean squared error falls from 1.375 to 1
+    assert bench.flat_bound_db(cols, rows) == pytest.approx(10 * np.log10(1.375))
+    # and excess on both axes adds up
+    blocky[:, (np.arange(64) // 2) % 8 == 0, :] += 3.0  # rows too: HR rows 0-1, 16-17, ...
+    cols, rows = bench.phase_profile(blocky, 2)
+    assert bench.flat_bound_db(cols, rows) == pytest.approx(10 * np.log10(blocky.mean()), rel=1e-9)
