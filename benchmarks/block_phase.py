@@ -41,15 +41,17 @@ EDGE = (PERIOD - 1, 0)  # the LR phases either side of a grid line
 INTERIOR = tuple(range(2, PERIOD - 2))
 
 
-def phase_profile(err: np.ndarray, scale: int, period: int = PERIOD) -> tuple[np.ndarray, np.ndarray]:
+def phase_profile(err: np.ndarray, scale: int, period: int = PERIOD,
+                  offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Mean of ``err`` float (T, H, W), an HR-sized error map, by LR column phase and by LR row phase.
 
-    HR pixel x belongs to LR pixel x // scale, whose phase is (x // scale) % period. Returns two
-    float64 arrays of length ``period``: columns, rows.
+    ``offset``: HR pixels cut from the map's top and left (a shaved border), so that map pixel x is
+    frame pixel x + offset, of LR pixel (x + offset) // scale and phase that modulo ``period``.
+    Returns two float64 arrays of length ``period``: columns, rows.
     """
     _, h, w = err.shape
-    cols = (np.arange(w) // scale) % period
-    rows = (np.arange(h) // scale) % period
+    cols = ((np.arange(w) + offset) // scale) % period
+    rows = ((np.arange(h) + offset) // scale) % period
     by_col = np.array([err[:, :, cols == p].mean() for p in range(period)])
     by_row = np.array([err[:, rows == p, :].mean() for p in range(period)])
     return by_col, by_row
@@ -105,7 +107,7 @@ def main() -> None:
             truth = np.stack(hr)
             for name, out in outs.items():
                 err = ((out.astype(np.float64) - truth) ** 2)[:, s:-s, s:-s]  # the eval's shave
-                profiles[name].append(phase_profile(err, s))
+                profiles[name].append(phase_profile(err, s, offset=s))
         label = "clean" if crf is None else f"CRF {crf}"
         for name, per_clip in profiles.items():
             by_col = np.mean([p[0] for p in per_clip], axis=0)

@@ -164,3 +164,6 @@ def test_block_phase_finds_error_on_the_grid_and_only_there():
     blocky[:, (np.arange(64) // 2) % 8 == 0, :] += 3.0  # rows too: HR rows 0-1, 16-17, ...
     cols, rows = bench.phase_profile(blocky, 2)
     assert bench.flat_bound_db(cols, rows) == pytest.approx(10 * np.log10(blocky.mean()), rel=1e-9)
+    # a shaved map keeps each pixel's phase: cut 2 HR pixels (one LR pixel), the excess stays on phase 0
+    cols, _ = bench.phase_profile(blocky[:, 2:-2, 2:-2], 2, offset=2)
+    assert cols.argmax() == 0 and np.allclose(np.delete(cols, 0), cols[1])
