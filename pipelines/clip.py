@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from vsr.color import grey_to_y8, rgb_to_y, rgb_to_ycbcr, to_uint, y8_to_grey, ycbcr_to_rgb
+from vsr.color import grey_to_y8, rgb_to_y, rgb_to_ycbcr, to_uint, y8_to_grey, y_to_grey, ycbcr_to_rgb
 from vsr.config import EngineConfig, UpscaleConfig
 from vsr.engine import Engine, EngineInfo, EngineStats, build_engine, upscale_frames
 from vsr.frames import YuvFrame, resize_plane
@@ -32,7 +32,15 @@ from vsr.io.atomic import PendingOutput, atomic_output, write_text_atomic
 from vsr.io.backends import OutputSpec, Reader, Writer, open_reader, open_writer, plan_output
 from vsr.io.decode import iter_frames
 from vsr.io.encode import container_format
-from vsr.io.images import IMAGE_EXTENSIONS, is_image_path, read_rgb, write_rgb
+from vsr.io.images import (
+    ALPHA_EXTENSIONS,
+    DEEP_EXTENSIONS,
+    IMAGE_EXTENSIONS,
+    Picture,
+    is_image_path,
+    read_image,
+    write_image,
+)
 from vsr.io.probe import QP_FRAMES, MediaError, SourceChoice, open_input, probe, stream_qp, stream_source
 from vsr.io.recompress import Recompressor, check_recompress
 from vsr.weights import qp_floor
@@ -63,6 +71,7 @@ class ClipReport:
     split_seconds: dict[str, float] = field(default_factory=dict)
     engine: EngineInfo | None = None
     streams: tuple[str, ...] = ()  # audio/subtitle streams transcoded or dropped, and why
+    notes: tuple[str, ...] = ()  # what an image output could not keep (alpha, 16 bits), and why
 
 
 def sidecar_paths(dst: Path) -> tuple[Path, Path]:
@@ -420,24 +429,50 @@ def _summary(report: ClipReport, cfg: UpscaleConfig, mode: Mode, codec: str | No
     return d
 
 
-def image_to_frame(rgb: np.ndarray) -> YuvFrame:
-    """An image as the engine's frame: uint8 (H, W, 3) RGB → BT.601 studio YCbCr 4:4:4; (H, W) grey →
-    its studio-swing Y (``vsr.color.rgb_to_y``, as training and ``vsr eval`` see grey images)."""
-    if rgb.ndim == 2:
-        return YuvFrame((grey_to_y8(rgb),), "gray", None, None, 0)
-    ycc = to_uint(rgb_to_ycbcr(rgb))
-    return YuvFrame(tuple(np.ascontiguousarray(ycc[:, :, i]) for i in range(3)), "yuv444p", None, None, 0)
+def image_to_frame(pixels: np.ndarray, bit_depth: int = 8) -> YuvFrame:
+    """An image as the engine's frame: (H, W, 3) RGB → BT.601 studio YCbCr 4:4:4; (H, W) grey →
+    its studio-swing Y (``vsr.color.rgb_to_y``, as training and ``vsr eval`` see grey images).
+    ``pixels``: uint8 [0, 255], or uint16 [0, 65535] with ``bit_depth`` 16 (planes kept at 16 bits)."""
+    if bit_depth not in (8, 16):
+        raise ValueError(f"images are 8- or 16-bit, got {bit_depth}")
+    if pixels.ndim == 2:
+        y = grey_to_y8(pixels) if bit_depth == 8 else to_uint(rgb_to_y(pixels, 16), 16)
+        return YuvFrame((y,), "gray" if bit_depth == 8 else "gray16le", None, None, 0)
+    ycc = to_uint(rgb_to_ycbcr(pixels, bit_depth), bit_depth)
+    fmt = "yuv444p" if bit_depth == 8 else "yuv444p16le"
+    return YuvFrame(tuple(np.ascontiguousarray(ycc[:, :, i]) for i in range(3)), fmt, None, None, 0)
 
 
 def frame_to_image(frame: YuvFrame) -> np.ndarray:
-    """The inverse of :func:`image_to_frame` for 8-bit frames: uint8 (H, W, 3) RGB, or (H, W) grey."""
+    """The inverse of :func:`image_to_frame`: (H, W, 3) RGB, or (H, W) grey; uint16 [0, 65535] for
+    16-bit frames, uint8 [0, 255] for every other (10-bit video frames are rounded to 8 bits)."""
+    bits = frame.info.bit_depth
+    out_bits = 16 if bits == 16 else 8
+    gain = ((1 << out_bits) - 1) / ((1 << bits) - 1)
     if frame.pix_fmt == "gray":
         return y8_to_grey(frame.y)
-    if frame.pix_fmt != "yuv444p":  # video frames: chroma to full resolution first
-        planes = (frame.y, *(resize_plane(p, frame.width, frame.height) for p in frame.planes[1:]))
+    if frame.info.subsampling is None:  # grey at another depth
+        return to_uint(y_to_grey(frame.y, bits) * gain, out_bits)
+    if frame.info.subsampling != (1, 1):  # video frames: chroma to full resolution first
+        planes = (frame.y, *(resize_plane(p, frame.width, frame.height, bits) for p in frame.planes[1:]))
     else:
         planes = frame.planes
-    return to_uint(ycbcr_to_rgb(np.stack(planes, axis=-1)))
+    rgb = ycbcr_to_rgb(np.stack(planes, axis=-1), bits)
+    return to_uint(rgb if gain == 1.0 else rgb * gain, out_bits)
+
+
+def _fit_to_format(picture: Picture, dst: Path) -> tuple[Picture, list[str]]:
+    """``picture`` as ``dst``'s format can hold it, and a note for each thing that format loses."""
+    ext = dst.suffix.lower()
+    notes = []
+    if picture.bit_depth > 8 and ext not in DEEP_EXTENSIONS:
+        picture = picture.to_8bit()
+        notes.append(f"16-bit input written at 8 bits: {ext} holds 8 bits per channel "
+                     f"(use {', '.join(DEEP_EXTENSIONS)})")
+    if picture.alpha is not None and ext not in ALPHA_EXTENSIONS:
+        picture = replace(picture, alpha=None)
+        notes.append(f"alpha channel dropped: {ext} holds none (use {', '.join(ALPHA_EXTENSIONS)})")
+    return picture, notes
 
 
 def _upscale_image(src: Path, dst: Path, cfg: UpscaleConfig, engine_info: tuple[Engine, EngineInfo]) -> ClipReport:
@@ -446,27 +481,34 @@ def _upscale_image(src: Path, dst: Path, cfg: UpscaleConfig, engine_info: tuple[
     mode = mode_of(cfg.eval, cfg.reference)
     t0 = time.perf_counter()
     try:
-        rgb = read_rgb(src)
+        picture, notes = _fit_to_format(read_image(src), dst)
+        ref = read_image(cfg.reference) if mode is Mode.REFERENCE and cfg.reference is not None else None
     except ValueError as exc:
         raise MediaError(str(exc)) from None
-    frame = image_to_frame(rgb)
+    for note in notes:
+        log.warning("%s: %s", dst.name, note)
+    bits = picture.bit_depth
+    frame = image_to_frame(picture.pixels, bits)
     target = None
     lr = frame
     if mode is Mode.EVAL:
         lr, target = degrade_frame(frame, scale, cfg.degrade)
-    elif mode is Mode.REFERENCE:
-        assert cfg.reference is not None  # mode_of says so
-        ref = read_rgb(cfg.reference)
-        target = to_uint(rgb_to_y(ref))
+    elif ref is not None:
+        ref = ref.to_8bit() if bits == 8 else ref
+        ref_px = ref.pixels if ref.bit_depth == bits else ref.pixels.astype(np.uint16) * np.uint16(257)
+        target = to_uint(rgb_to_y(ref_px, bits), bits)
     out = upscale_frames(engine, [lr])[0]
-    bic = engine.bicubic_y(lr.y[None])[0] if mode is not Mode.PLAIN else None
+    bic = engine.bicubic_y(lr.y[None], bits)[0] if mode is not Mode.PLAIN else None
+    alpha = None
+    if picture.alpha is not None:  # resized like chroma: bicubic, saturated to the sample type
+        alpha = resize_plane(picture.alpha, out.width, out.height, bits)
     sidecars = _Sidecars(dst)
     try:
         metrics = frame_metrics(mode=mode, lr_y=lr.y, sr_y=out.y, bicubic_y=bic, target_y=target, scale=scale,
-                                bits=8, degradation=cfg.degrade, with_ssim=cfg.ssim)
+                                bits=bits, degradation=cfg.degrade, with_ssim=cfg.ssim)
         sidecars.row(out, engine.stats.seconds * 1000, metrics)
         with atomic_output(dst) as part:
-            write_rgb(part, frame_to_image(out))
+            write_image(part, Picture(frame_to_image(out), alpha, bits))
     except BaseException:
         sidecars.abort()
         PendingOutput(dst).discard()
@@ -474,6 +516,6 @@ def _upscale_image(src: Path, dst: Path, cfg: UpscaleConfig, engine_info: tuple[
     wall = time.perf_counter() - t0
     report = ClipReport(src=str(src), dst=str(dst), frames=1, seconds=wall, fps=1 / wall,
                         size_in=(frame.width, frame.height), size_out=(out.width, out.height),
-                        means=sidecars.means(), engine=einfo)
+                        means=sidecars.means(), engine=einfo, notes=tuple(notes))
     sidecars.finish(_summary(report, cfg, mode, None))
     return report

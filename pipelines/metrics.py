@@ -58,7 +58,7 @@ def degrade_frame(frame: YuvFrame, scale: int, kind: str) -> tuple[YuvFrame, np.
     gt = frame.y[:h, :w]
     lr_y = _degrade_plane(gt, scale, kind, bits)
     cw, ch = chroma_size(lr_y.shape[1], lr_y.shape[0], frame.pix_fmt)
-    chroma = tuple(resize_plane(p, cw, ch) for p in frame.planes[1:])
+    chroma = tuple(resize_plane(p, cw, ch, bits) for p in frame.planes[1:])
     return replace(frame, planes=(lr_y, *chroma)), gt
 
 

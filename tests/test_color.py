@@ -75,3 +75,15 @@ def test_grey_images_reach_the_engine_as_studio_y_like_rgb_ones(tmp_path):
     assert diff.max() <= 1
     # and the grey levels are not shifted: the mean level survives the round trip
     assert abs(float(outs["grey"].mean()) - float(grey.mean())) < 1.0
+
+
+def test_sixteen_bit_code_values_are_the_eight_bit_ones_times_256():
+    rng = np.random.default_rng(5)
+    rgb8 = rng.integers(0, 256, (9, 11, 3), dtype=np.uint8)
+    rgb16 = rgb8.astype(np.uint16) * np.uint16(257)  # 255 -> 65535: the same picture at 16 bits
+    np.testing.assert_allclose(rgb_to_ycbcr(rgb16, 16), rgb_to_ycbcr(rgb8) * 256, atol=1e-9)
+    np.testing.assert_allclose(rgb_to_y(rgb16[:, :, 0], 16), rgb_to_y(rgb8[:, :, 0]) * 256, atol=1e-9)
+    back = to_uint(ycbcr_to_rgb(to_uint(rgb_to_ycbcr(rgb16, 16), 16), 16), 16)
+    # 16-bit planes keep what 8-bit ones round away: the round trip is within 2 of 65535 levels
+    assert np.abs(back.astype(np.int64) - rgb16).max() <= 2
+    assert rgb_to_y(np.full((1, 1, 3), 65535, np.uint16), 16)[0, 0] == 235 * 256

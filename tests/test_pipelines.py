@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import av
+import cv2
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from conftest import clip_prefix, imread, shared, write_clip
@@ -192,6 +194,71 @@ def test_jpeg_plain(tmp_path: Path):
     code, out = _run(["upscale", str(src), str(dst), "--model", _model("espcn", 3), "--scale", "3", "--quiet"])
     assert code == 0, out
     assert read_rgb(dst).shape[:2] == tuple(3 * s for s in read_rgb(src).shape[:2])
+
+
+def _bird_with_alpha(tmp_path: Path) -> tuple[Path, Path, np.ndarray]:
+    """bird.png as written (BGR), and the same picture with a ramp-and-disc alpha channel."""
+    bgr = imread(str(shared("Set5", "bird.png")))
+    h, w = bgr.shape[:2]
+    yy, xx = np.mgrid[:h, :w]
+    alpha = np.where((yy - h / 2) ** 2 + (xx - w / 2) ** 2 < (h / 3) ** 2, 255, xx * 255 // w).astype(np.uint8)
+    plain, rgba = tmp_path / "plain.png", tmp_path / "rgba.png"
+    cv2.imwrite(str(plain), bgr)
+    cv2.imwrite(str(rgba), np.dstack([bgr, alpha]))
+    return plain, rgba, alpha
+
+
+def test_alpha_is_kept_and_resized_like_chroma(tmp_path: Path):
+    plain, rgba, alpha = _bird_with_alpha(tmp_path)
+    model = _model("fast", 2)
+    for src in (plain, rgba):
+        code, out = _run(["upscale", str(src), str(tmp_path / ("o_" + src.name)), "--model", model, "--quiet"])
+        assert code == 0, out
+    sr_plain = cv2.imread(str(tmp_path / "o_plain.png"), cv2.IMREAD_UNCHANGED)
+    sr_rgba = cv2.imread(str(tmp_path / "o_rgba.png"), cv2.IMREAD_UNCHANGED)
+    assert sr_rgba.shape == (*sr_plain.shape[:2], 4)
+    np.testing.assert_array_equal(sr_rgba[:, :, :3], sr_plain)  # alpha does not touch the colour
+    h, w = sr_plain.shape[:2]
+    np.testing.assert_array_equal(sr_rgba[:, :, 3], cv2.resize(alpha, (w, h), interpolation=cv2.INTER_CUBIC))
+    summary = json.loads((tmp_path / "o_rgba.png.summary.json").read_text())
+    assert summary["notes"] == []
+
+
+def test_alpha_into_a_format_without_it_is_dropped_and_recorded(tmp_path: Path):
+    _, rgba, _ = _bird_with_alpha(tmp_path)
+    dst = tmp_path / "out.jpg"
+    code, out = _run(["upscale", str(rgba), str(dst), "--model", _model("fast", 2), "--quiet"])
+    assert code == 0, out
+    assert cv2.imread(str(dst), cv2.IMREAD_UNCHANGED).shape[2] == 3
+    notes = json.loads((tmp_path / "out.jpg.summary.json").read_text())["notes"]
+    assert len(notes) == 1 and notes[0].startswith("alpha channel dropped: .jpg")
+
+
+@pytest.mark.parametrize("grey", [False, True])
+def test_sixteen_bit_images_stay_sixteen_bit(grey: bool, tmp_path: Path):
+    bgr = imread(str(shared("Set5", "bird.png")))
+    img8 = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY) if grey else bgr
+    # 16-bit content with detail below the 8-bit step: the picture times 256 plus a fine ramp (< 256)
+    ramp = (np.arange(img8.shape[1]) % 200).astype(np.uint16)
+    img16 = img8.astype(np.uint16) * np.uint16(256) + (ramp if grey else ramp[:, None])
+    src8, src16 = tmp_path / "in8.png", tmp_path / "in16.png"
+    cv2.imwrite(str(src8), img8)
+    cv2.imwrite(str(src16), img16)
+    model = _model("fast", 2)
+    for src, name in ((src8, "o8.png"), (src16, "o16.png"), (src16, "o16.jpg")):
+        code, out = _run(["upscale", str(src), str(tmp_path / name), "--model", model, "--quiet"])
+        assert code == 0, out
+    out8 = cv2.imread(str(tmp_path / "o8.png"), cv2.IMREAD_UNCHANGED).astype(np.float64)
+    out16 = cv2.imread(str(tmp_path / "o16.png"), cv2.IMREAD_UNCHANGED)
+    assert out16.dtype == np.uint16 and out16.shape == out8.shape
+    assert np.mean(out16 % 257 != 0) > 0.5  # real 16-bit values, not 8-bit ones times 257
+    mse = np.mean((out16 / 257.0 - out8) ** 2)
+    assert 10 * np.log10(255**2 / mse) > 40  # the same picture as the 8-bit path gives
+    assert json.loads((tmp_path / "o16.png.summary.json").read_text())["notes"] == []
+    jpg = cv2.imread(str(tmp_path / "o16.jpg"), cv2.IMREAD_UNCHANGED)
+    assert jpg.dtype == np.uint8 and jpg.shape == out8.shape
+    notes = json.loads((tmp_path / "o16.jpg.summary.json").read_text())["notes"]
+    assert len(notes) == 1 and notes[0].startswith("16-bit input written at 8 bits")
 
 
 def _digest(path: Path) -> str:

@@ -53,34 +53,45 @@ def to_uint(x: NDArray[np.floating], bit_depth: int = 8) -> NDArray[np.unsignedi
     return np.clip(np.rint(x), 0, peak).astype(dtype)
 
 
-def rgb_to_ycbcr(rgb: NDArray[np.uint8]) -> NDArray[np.float64]:
+def _code_scale(bit_depth: int) -> float:
+    # Studio-swing code values at n bits are the 8-bit ones times 2**(n - 8) (BT.601 / BT.709);
+    # full-range RGB peaks at 2**n - 1.
+    return float(1 << (bit_depth - 8))
+
+
+def rgb_to_ycbcr(rgb: NDArray[np.unsignedinteger], bit_depth: int = 8) -> NDArray[np.float64]:
     """RGB → YCbCr, BT.601 studio swing.
 
-    ``rgb``: uint8 [0, 255], (H, W, 3), RGB order. Returns float64 (H, W, 3)
-    with Y in [16, 235] and Cb/Cr in [16, 240] (unrounded).
+    ``rgb``: (H, W, 3) RGB order, uint8 [0, 255] (or uint16 [0, 65535] at ``bit_depth`` 16).
+    Returns float64 (H, W, 3) with Y in [16, 235] and Cb/Cr in [16, 240] (unrounded; times
+    2**(bit_depth - 8) above 8 bits).
     """
     if rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"expected (H, W, 3) RGB, got shape {rgb.shape}")
-    x = rgb.astype(np.float64) / 255.0
-    return x @ _BT601_STUDIO.T + _OFFSET
+    x = rgb.astype(np.float64) / float((1 << bit_depth) - 1)
+    ycc = x @ _BT601_STUDIO.T + _OFFSET
+    return ycc if bit_depth == 8 else ycc * _code_scale(bit_depth)
 
 
-def rgb_to_y(rgb: NDArray[np.uint8]) -> NDArray[np.float64]:
+def rgb_to_y(rgb: NDArray[np.unsignedinteger], bit_depth: int = 8) -> NDArray[np.float64]:
     """Luma only, same convention as :func:`rgb_to_ycbcr`.
 
-    ``rgb``: uint8 [0, 255], (H, W, 3) RGB, or (H, W) grey (taken as R=G=B).
-    Returns float64 (H, W) in [16, 235].
+    ``rgb``: uint8 [0, 255] (uint16 [0, 65535] at ``bit_depth`` 16), (H, W, 3) RGB, or (H, W)
+    grey (taken as R=G=B). Returns float64 (H, W) in [16, 235] (times 2**(bit_depth - 8)).
     """
+    peak = float((1 << bit_depth) - 1)
     if rgb.ndim == 2:
-        return rgb.astype(np.float64) * (_BT601_STUDIO[0].sum() / 255.0) + 16.0
-    x = rgb.astype(np.float64) / 255.0
-    return x @ _BT601_STUDIO[0] + 16.0
+        y = rgb.astype(np.float64) * (_BT601_STUDIO[0].sum() / peak) + 16.0
+    else:
+        y = (rgb.astype(np.float64) / peak) @ _BT601_STUDIO[0] + 16.0
+    return y if bit_depth == 8 else y * _code_scale(bit_depth)
 
 
-def y_to_grey(y: NDArray[np.floating | np.uint8]) -> NDArray[np.float64]:
+def y_to_grey(y: NDArray[np.floating | np.unsignedinteger], bit_depth: int = 8) -> NDArray[np.float64]:
     """Inverse of :func:`rgb_to_y` on a grey image: studio-swing Y code values (H, W) →
-    float64 grey levels (H, W) in [0, 255] before rounding."""
-    return (y.astype(np.float64) - 16.0) * (255.0 / _BT601_STUDIO[0].sum())
+    float64 grey levels (H, W) in [0, 2**bit_depth - 1] before rounding."""
+    peak = float((1 << bit_depth) - 1)
+    return (y.astype(np.float64) / _code_scale(bit_depth) - 16.0) * (peak / _BT601_STUDIO[0].sum())
 
 
 _CODES = np.arange(256, dtype=np.uint8)
@@ -98,11 +109,12 @@ def y8_to_grey(y: NDArray[np.uint8]) -> NDArray[np.uint8]:
     return to_uint(y_to_grey(_CODES))[y]
 
 
-def ycbcr_to_rgb(ycbcr: NDArray[np.floating | np.uint8]) -> NDArray[np.float64]:
+def ycbcr_to_rgb(ycbcr: NDArray[np.floating | np.unsignedinteger], bit_depth: int = 8) -> NDArray[np.float64]:
     """Inverse of :func:`rgb_to_ycbcr`.
 
-    ``ycbcr``: (H, W, 3) code values (uint8 or float). Returns float64 RGB
-    (H, W, 3) in [0, 255] before rounding (may fall slightly outside).
+    ``ycbcr``: (H, W, 3) code values at ``bit_depth`` (integer or float). Returns float64 RGB
+    (H, W, 3) in [0, 2**bit_depth - 1] before rounding (may fall slightly outside).
     """
     inv = np.linalg.inv(_BT601_STUDIO)
-    return (ycbcr.astype(np.float64) - _OFFSET) @ inv.T * 255.0
+    peak = float((1 << bit_depth) - 1)
+    return (ycbcr.astype(np.float64) / _code_scale(bit_depth) - _OFFSET) @ inv.T * peak

@@ -518,6 +518,6 @@ def upscale_frames(engine: Engine, frames: list[YuvFrame], *, bicubic_only: bool
     cw, ch = chroma_size(width, height, fmt)
     out = []
     for frame, y in zip(frames, sr, strict=True):
-        chroma = tuple(resize_plane(p, cw, ch) for p in frame.planes[1:])
+        chroma = tuple(resize_plane(p, cw, ch, bits) for p in frame.planes[1:])
         out.append(replace(frame, planes=(np.ascontiguousarray(y), *chroma)))
     return out

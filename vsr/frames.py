@@ -45,6 +45,9 @@ FORMATS: dict[str, FormatInfo] = {
     "yuv422p10le": FormatInfo((2, 1), 10),
     "yuv444p10le": FormatInfo((1, 1), 10),
     "gray10le": FormatInfo(None, 10),
+    # 16-bit still images (PNG, TIFF) after their RGB -> YCbCr conversion; no video decodes to these.
+    "yuv444p16le": FormatInfo((1, 1), 16),
+    "gray16le": FormatInfo(None, 16),
 }
 
 
@@ -101,16 +104,18 @@ def chroma_size(width: int, height: int, pix_fmt: str) -> tuple[int, int]:
     return -(-width // sx), -(-height // sy)
 
 
-def resize_plane(plane: NDArray, width: int, height: int) -> NDArray:
+def resize_plane(plane: NDArray, width: int, height: int, bit_depth: int | None = None) -> NDArray:
     """Bicubic resize of one plane (uint8 or uint16) to (height, width), same dtype.
 
     OpenCV's bicubic (a = -0.75, half-pixel centres) rounds and saturates to
-    the input dtype; for 10-bit planes values stay ≤ 1023 except for overshoot,
-    which is clamped here.
+    the input dtype; overshoot past ``bit_depth``'s peak is clamped here.
+    ``bit_depth`` None: 8 for uint8, 10 for uint16 (the video formats).
     """
     out = cv2.resize(plane, (width, height), interpolation=cv2.INTER_CUBIC)
     if plane.dtype == np.uint16:
-        np.minimum(out, 1023, out=out)
+        peak = (1 << (10 if bit_depth is None else bit_depth)) - 1
+        if peak < 0xFFFF:
+            np.minimum(out, peak, out=out)
     return out
 
 

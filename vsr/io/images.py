@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import cv2
 import numpy as np
@@ -12,10 +14,12 @@ from numpy.typing import NDArray
 
 from vsr.color import rgb_to_y, to_uint
 
-__all__ = ["IMAGE_EXTENSIONS", "Y_SUFFIX", "ImageError", "is_image_path", "list_images", "load_y", "read_rgb",
-           "write_rgb"]
+__all__ = ["ALPHA_EXTENSIONS", "DEEP_EXTENSIONS", "IMAGE_EXTENSIONS", "Y_SUFFIX", "ImageError", "Picture",
+           "is_image_path", "list_images", "load_y", "read_image", "read_rgb", "write_image", "write_rgb"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+ALPHA_EXTENSIONS = (".png", ".tif", ".tiff", ".webp")  # formats OpenCV writes with an alpha channel
+DEEP_EXTENSIONS = (".png", ".tif", ".tiff")  # formats OpenCV writes at 16 bits per channel
 
 
 class ImageError(ValueError):
@@ -26,31 +30,84 @@ def is_image_path(path: Path) -> bool:
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
 
 
-def read_rgb(path: Path) -> NDArray[np.uint8]:
-    """Decode an image file.
+@dataclass(frozen=True)
+class Picture:
+    """A decoded image file as stored.
 
-    Returns uint8 [0, 255], (H, W, 3) in RGB order, or (H, W) for single-channel
-    files. Alpha is dropped; 16-bit files are scaled to 8 bits.
+    ``pixels``: (H, W, 3) RGB or (H, W) grey; ``alpha``: (H, W) or None. Both uint8 [0, 255] at
+    ``bit_depth`` 8, uint16 [0, 65535] at 16.
     """
+
+    pixels: NDArray[np.unsignedinteger]
+    alpha: NDArray[np.unsignedinteger] | None
+    bit_depth: int
+
+    def to_8bit(self) -> Picture:
+        """The same picture rounded to uint8 (16-bit values divided by 257)."""
+        if self.bit_depth == 8:
+            return self
+
+        def down(a: NDArray[np.unsignedinteger]) -> NDArray[np.uint8]:
+            return (a.astype(np.float64) / 257.0).round().astype(np.uint8)
+
+        return Picture(down(self.pixels), None if self.alpha is None else down(self.alpha), 8)
+
+
+def _suffix(path: Path) -> str:
+    """The format suffix of ``path``, looking through a trailing ``.part``."""
+    name = str(path)
+    if name.endswith(".part"):
+        name = name[: -len(".part")]
+    return Path(name).suffix.lower()
+
+
+def read_image(path: Path) -> Picture:
+    """Decode an image file with its alpha channel and bit depth (8 or 16) kept."""
     data = np.fromfile(str(path), dtype=np.uint8) if Path(path).is_file() else None
     if data is None:
         raise ImageError(f"image not found: {path}")
     img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if img is None:
         raise ImageError(f"cannot decode image: {path}")
-    if img.dtype == np.uint16:
-        img = (img.astype(np.float64) / 257.0).round().astype(np.uint8)
+    if img.dtype not in (np.uint8, np.uint16):
+        raise ImageError(f"unsupported sample type {img.dtype} (8- or 16-bit integer images only): {path}")
+    bits = 16 if img.dtype == np.uint16 else 8
+    alpha: NDArray[np.unsignedinteger] | None = None
+    if img.ndim == 3 and img.shape[2] in (2, 4):
+        alpha = cast("NDArray[np.unsignedinteger]", np.ascontiguousarray(img[:, :, -1]))
+        img = img[:, :, :-1]
     if img.ndim == 3:
-        img = img[:, :, 0] if img.shape[2] == 1 else cv2.cvtColor(img[:, :, :3], cv2.COLOR_BGR2RGB)
-    return np.ascontiguousarray(img)
+        img = img[:, :, 0] if img.shape[2] == 1 else cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    return Picture(np.ascontiguousarray(img), alpha, bits)
 
 
-def write_rgb(path: Path, rgb: NDArray[np.uint8]) -> None:
-    """Encode uint8 (H, W, 3) RGB or (H, W) grey to ``path`` (format from its suffix)."""
-    img = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) if rgb.ndim == 3 else rgb
-    ext = Path(path).suffix.lower()
-    if ext in (".part",):
-        ext = Path(str(path)[: -len(".part")]).suffix.lower()
+def read_rgb(path: Path) -> NDArray[np.uint8]:
+    """Decode an image file.
+
+    Returns uint8 [0, 255], (H, W, 3) in RGB order, or (H, W) for single-channel
+    files. Alpha is dropped; 16-bit files are rounded to 8 bits (what training and
+    ``vsr eval`` see). :func:`read_image` keeps both.
+    """
+    return read_image(path).to_8bit().pixels
+
+
+def write_image(path: Path, picture: Picture) -> None:
+    """Encode ``picture`` to ``path`` (format from its suffix, looking through ``.part``).
+
+    The caller fits the picture to the format first (:data:`ALPHA_EXTENSIONS`,
+    :data:`DEEP_EXTENSIONS`); a format that cannot hold it raises ImageError.
+    """
+    ext = _suffix(path)
+    if picture.alpha is not None and ext not in ALPHA_EXTENSIONS:
+        raise ImageError(f"{ext} holds no alpha channel")
+    if picture.bit_depth > 8 and ext not in DEEP_EXTENSIONS:
+        raise ImageError(f"{ext} holds 8 bits per channel, not {picture.bit_depth}")
+    px = picture.pixels
+    if picture.alpha is None:
+        img = cv2.cvtColor(px, cv2.COLOR_RGB2BGR) if px.ndim == 3 else px
+    else:
+        bgr = cv2.cvtColor(px, cv2.COLOR_RGB2BGR) if px.ndim == 3 else cv2.cvtColor(px, cv2.COLOR_GRAY2BGR)
+        img = np.dstack([bgr, picture.alpha])
     ok, buf = cv2.imencode(ext, img)
     if not ok:
         raise ImageError(f"cannot encode image as {ext}")
@@ -58,6 +115,11 @@ def write_rgb(path: Path, rgb: NDArray[np.uint8]) -> None:
         fh.write(buf.tobytes())
         fh.flush()
         os.fsync(fh.fileno())
+
+
+def write_rgb(path: Path, rgb: NDArray[np.uint8]) -> None:
+    """Encode uint8 (H, W, 3) RGB or (H, W) grey to ``path`` (format from its suffix)."""
+    write_image(path, Picture(rgb, None, 8))
 
 
 # Files written by ``vsr extract-frames --y-only`` hold the luma plane itself.
