@@ -464,7 +464,7 @@ def frame_to_image(frame: YuvFrame) -> np.ndarray:
 def _fit_to_format(picture: Picture, dst: Path) -> tuple[Picture, list[str]]:
     """``picture`` as ``dst``'s format can hold it, and a note for each thing that format loses."""
     ext = dst.suffix.lower()
-    notes = []
+    notes = list(picture.notes)
     if picture.bit_depth > 8 and ext not in DEEP_EXTENSIONS:
         picture = picture.to_8bit()
         notes.append(f"16-bit input written at 8 bits: {ext} holds 8 bits per channel "

@@ -214,8 +214,8 @@ def test_alpha_is_kept_and_resized_like_chroma(tmp_path: Path):
     for src in (plain, rgba):
         code, out = _run(["upscale", str(src), str(tmp_path / ("o_" + src.name)), "--model", model, "--quiet"])
         assert code == 0, out
-    sr_plain = cv2.imread(str(tmp_path / "o_plain.png"), cv2.IMREAD_UNCHANGED)
-    sr_rgba = cv2.imread(str(tmp_path / "o_rgba.png"), cv2.IMREAD_UNCHANGED)
+    sr_plain = imread(str(tmp_path / "o_plain.png"), cv2.IMREAD_UNCHANGED)
+    sr_rgba = imread(str(tmp_path / "o_rgba.png"), cv2.IMREAD_UNCHANGED)
     assert sr_rgba.shape == (*sr_plain.shape[:2], 4)
     np.testing.assert_array_equal(sr_rgba[:, :, :3], sr_plain)  # alpha does not touch the colour
     h, w = sr_plain.shape[:2]
@@ -229,7 +229,7 @@ def test_alpha_into_a_format_without_it_is_dropped_and_recorded(tmp_path: Path):
     dst = tmp_path / "out.jpg"
     code, out = _run(["upscale", str(rgba), str(dst), "--model", _model("fast", 2), "--quiet"])
     assert code == 0, out
-    assert cv2.imread(str(dst), cv2.IMREAD_UNCHANGED).shape[2] == 3
+    assert imread(str(dst), cv2.IMREAD_UNCHANGED).shape[2] == 3
     notes = json.loads((tmp_path / "out.jpg.summary.json").read_text())["notes"]
     assert len(notes) == 1 and notes[0].startswith("alpha channel dropped: .jpg")
 
@@ -248,17 +248,69 @@ def test_sixteen_bit_images_stay_sixteen_bit(grey: bool, tmp_path: Path):
     for src, name in ((src8, "o8.png"), (src16, "o16.png"), (src16, "o16.jpg")):
         code, out = _run(["upscale", str(src), str(tmp_path / name), "--model", model, "--quiet"])
         assert code == 0, out
-    out8 = cv2.imread(str(tmp_path / "o8.png"), cv2.IMREAD_UNCHANGED).astype(np.float64)
-    out16 = cv2.imread(str(tmp_path / "o16.png"), cv2.IMREAD_UNCHANGED)
+    out8 = imread(str(tmp_path / "o8.png"), cv2.IMREAD_UNCHANGED).astype(np.float64)
+    out16 = imread(str(tmp_path / "o16.png"), cv2.IMREAD_UNCHANGED)
     assert out16.dtype == np.uint16 and out16.shape == out8.shape
     assert np.mean(out16 % 257 != 0) > 0.5  # real 16-bit values, not 8-bit ones times 257
     mse = np.mean((out16 / 257.0 - out8) ** 2)
     assert 10 * np.log10(255**2 / mse) > 40  # the same picture as the 8-bit path gives
     assert json.loads((tmp_path / "o16.png.summary.json").read_text())["notes"] == []
-    jpg = cv2.imread(str(tmp_path / "o16.jpg"), cv2.IMREAD_UNCHANGED)
+    jpg = imread(str(tmp_path / "o16.jpg"), cv2.IMREAD_UNCHANGED)
     assert jpg.dtype == np.uint8 and jpg.shape == out8.shape
     notes = json.loads((tmp_path / "o16.jpg.summary.json").read_text())["notes"]
     assert len(notes) == 1 and notes[0].startswith("16-bit input written at 8 bits")
+
+
+def _exif_orientation(encoded: bytes, value: int) -> bytes:
+    """A JPEG or PNG file with an EXIF orientation tag added (APP1 segment / eXIf chunk)."""
+    import struct
+    import zlib
+
+    tiff = b"MM\x00*" + struct.pack(">IH", 8, 1) + struct.pack(">HHIHH", 0x0112, 3, 1, value, 0) + b"\x00" * 4
+    if encoded[:2] == b"\xff\xd8":
+        app1 = b"\xff\xe1" + struct.pack(">H", 8 + len(tiff)) + b"Exif\x00\x00" + tiff
+        return encoded[:2] + app1 + encoded[2:]
+    chunk = struct.pack(">I", len(tiff)) + b"eXIf" + tiff + struct.pack(">I", zlib.crc32(b"eXIf" + tiff))
+    return encoded[:33] + chunk + encoded[33:]  # after the signature and IHDR
+
+
+def test_exif_orientation_is_applied_to_colour_and_alpha(tmp_path: Path):
+    bgr = imread(str(shared("Set5", "bird.png")))[:, :200]  # not square: a turn shows in the shape
+    _, _, alpha = _bird_with_alpha(tmp_path)
+    rgba = np.dstack([bgr, alpha[:, :200]])
+    inputs = {
+        "rot_jpg.jpg": _exif_orientation(cv2.imencode(".jpg", bgr)[1].tobytes(), 6),
+        "rot_rgba.png": _exif_orientation(cv2.imencode(".png", rgba)[1].tobytes(), 6),
+        "upright_rgba.png": cv2.imencode(".png", np.rot90(rgba, -1))[1].tobytes(),  # 6: 90 degrees clockwise
+    }
+    # what a viewer shows for the JPEG: OpenCV's own oriented decode, stored without the tag
+    (tmp_path / "shown.jpg").write_bytes(inputs["rot_jpg.jpg"])
+    inputs["upright_jpg.png"] = cv2.imencode(".png", imread(tmp_path / "shown.jpg", cv2.IMREAD_COLOR))[1].tobytes()
+    model = _model("fast", 2)
+    out = {}
+    for name, data in inputs.items():
+        (tmp_path / name).write_bytes(data)
+        dst = tmp_path / ("o_" + Path(name).stem + ".png")
+        code, text = _run(["upscale", str(tmp_path / name), str(dst), "--model", model, "--quiet"])
+        assert code == 0, text
+        out[Path(name).stem] = imread(dst, cv2.IMREAD_UNCHANGED)
+    assert out["rot_jpg"].shape == (2 * bgr.shape[1], 2 * bgr.shape[0], 3)
+    np.testing.assert_array_equal(out["rot_jpg"], out["upright_jpg"])
+    assert out["rot_rgba"].shape == (2 * bgr.shape[1], 2 * bgr.shape[0], 4)
+    np.testing.assert_array_equal(out["rot_rgba"], out["upright_rgba"])
+
+
+def test_an_icc_profile_that_is_not_carried_over_is_recorded(tmp_path: Path):
+    import struct
+
+    jpeg = cv2.imencode(".jpg", imread(str(shared("Set5", "bird.png"))))[1].tobytes()
+    payload = b"ICC_PROFILE\x00\x01\x01" + b"\x00" * 128  # a stand-in profile: only its presence matters
+    src = tmp_path / "p3.jpg"
+    src.write_bytes(jpeg[:2] + b"\xff\xe2" + struct.pack(">H", 2 + len(payload)) + payload + jpeg[2:])
+    code, text = _run(["upscale", str(src), str(tmp_path / "o.png"), "--model", _model("fast", 2), "--quiet"])
+    assert code == 0, text
+    notes = json.loads((tmp_path / "o.png.summary.json").read_text())["notes"]
+    assert notes == ["ICC colour profile not carried over: the output is untagged (viewers assume sRGB)"]
 
 
 def _digest(path: Path) -> str:

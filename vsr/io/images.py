@@ -41,6 +41,7 @@ class Picture:
     pixels: NDArray[np.unsignedinteger]
     alpha: NDArray[np.unsignedinteger] | None
     bit_depth: int
+    notes: tuple[str, ...] = ()  # what the file holds that an output written from this will not
 
     def to_8bit(self) -> Picture:
         """The same picture rounded to uint8 (16-bit values divided by 257)."""
@@ -50,7 +51,7 @@ class Picture:
         def down(a: NDArray[np.unsignedinteger]) -> NDArray[np.uint8]:
             return (a.astype(np.float64) / 257.0).round().astype(np.uint8)
 
-        return Picture(down(self.pixels), None if self.alpha is None else down(self.alpha), 8)
+        return Picture(down(self.pixels), None if self.alpha is None else down(self.alpha), 8, self.notes)
 
 
 def _suffix(path: Path) -> str:
@@ -61,8 +62,32 @@ def _suffix(path: Path) -> str:
     return Path(name).suffix.lower()
 
 
+# The eight ways a picture can be stored relative to how it is shown (EXIF orientation 1-8).
+_DIHEDRAL = tuple((k, flip) for k in range(4) for flip in (False, True))
+
+
+def _turn(a: NDArray, k: int, flip: bool) -> NDArray:
+    turned = np.rot90(a, k)
+    return np.ascontiguousarray(turned[:, ::-1] if flip else turned)
+
+
+def _may_carry_orientation(raw: bytes) -> bool:
+    """Whether the file can hold an EXIF orientation OpenCV would apply: an Exif block (JPEG, WebP),
+    a PNG eXIf chunk, or any TIFF (whose first IFD holds the tag)."""
+    head = raw[:4]
+    if head in (b"II*\x00", b"MM\x00*"):
+        return True
+    return b"Exif\x00\x00" in raw[:1 << 16] or (head == b"\x89PNG" and b"eXIf" in raw)
+
+
+def _has_icc_profile(raw: bytes) -> bool:
+    """An embedded colour profile: JPEG APP2 ICC_PROFILE, PNG iCCP, WebP ICCP."""
+    return b"ICC_PROFILE\x00" in raw[:1 << 20] or b"iCCP" in raw[:1 << 20] or b"ICCP" in raw[:64]
+
+
 def read_image(path: Path) -> Picture:
-    """Decode an image file with its alpha channel and bit depth (8 or 16) kept."""
+    """Decode an image file with its alpha channel and bit depth (8 or 16) kept, turned upright by
+    its EXIF orientation (so an output written without the tag is shown as the input is)."""
     data = np.fromfile(str(path), dtype=np.uint8) if Path(path).is_file() else None
     if data is None:
         raise ImageError(f"image not found: {path}")
@@ -76,9 +101,25 @@ def read_image(path: Path) -> Picture:
     if img.ndim == 3 and img.shape[2] in (2, 4):
         alpha = cast("NDArray[np.unsignedinteger]", np.ascontiguousarray(img[:, :, -1]))
         img = img[:, :, :-1]
+    if img.ndim == 3 and img.shape[2] == 1:
+        img = img[:, :, 0]
+    raw = data.tobytes()
+    if _may_carry_orientation(raw):
+        # IMREAD_UNCHANGED ignores the orientation; the other modes apply it but drop alpha. Decode
+        # once more and find the turn that maps one onto the other, for the colour and the alpha.
+        shown = cv2.imdecode(data, cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH)
+        turn = next((t for t in _DIHEDRAL if shown is not None and np.array_equal(_turn(img, *t), shown)), None)
+        if turn is None and (shown is None or shown.shape[:2] != img.shape[:2]):
+            raise ImageError(f"cannot apply the EXIF orientation of {path}")
+        if turn is not None and turn != (0, False):
+            img = _turn(img, *turn)
+            alpha = None if alpha is None else _turn(alpha, *turn)
     if img.ndim == 3:
-        img = img[:, :, 0] if img.shape[2] == 1 else cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-    return Picture(np.ascontiguousarray(img), alpha, bits)
+        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    notes: tuple[str, ...] = ()
+    if _has_icc_profile(raw):
+        notes = ("ICC colour profile not carried over: the output is untagged (viewers assume sRGB)",)
+    return Picture(np.ascontiguousarray(img), alpha, bits, notes)
 
 
 def read_rgb(path: Path) -> NDArray[np.uint8]:
