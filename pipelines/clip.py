@@ -70,7 +70,7 @@ class ClipReport:
     means: dict[str, float]
     split_seconds: dict[str, float] = field(default_factory=dict)
     engine: EngineInfo | None = None
-    streams: tuple[str, ...] = ()  # audio/subtitle streams transcoded or dropped, and why
+    streams: tuple[str, ...] = ()  # streams transcoded or dropped, pixel shape not stored: and why
     notes: tuple[str, ...] = ()  # what an image output could not keep (alpha, 16 bits), and why
 
 

@@ -120,3 +120,48 @@ def test_streams_the_container_cannot_hold_are_converted_or_recorded(tmp_path: P
         assert [s.codec_context.name for s in c.streams.subtitles] == ["mov_text"]
         texts = [bytes(p) for p in c.demux(c.streams.subtitles[0]) if p.size]
     assert sum(b"hello" in t for t in texts) == 1  # (the mp4 muxer adds empty samples for the gaps)
+
+
+@pytest.fixture(scope="module")
+def anamorphic_with_chapters(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """2 s of 4:3-pixel (16:9 shown) 160x120 H.264 with two chapters, made by the ffmpeg binary."""
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("the ffmpeg binary makes the input")
+    d = tmp_path_factory.mktemp("sar")
+    meta = d / "chapters.txt"
+    meta.write_text(";FFMETADATA1\n[CHAPTER]\nTIMEBASE=1/1000\nSTART=0\nEND=1000\ntitle=One\n"
+                    "[CHAPTER]\nTIMEBASE=1/1000\nSTART=1000\nEND=2000\ntitle=Two\n")
+    src = d / "in.mp4"
+    subprocess.run([FFMPEG, "-y", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=10:duration=2",
+                    "-i", str(meta), "-map", "0", "-map_chapters", "1", "-vf", "setsar=4/3", "-c:v", "libx264",
+                    "-preset", "ultrafast", str(src)], check=True)
+    return src
+
+
+def _shape_and_chapters(path: Path) -> tuple[object, list[tuple[float, str]]]:
+    with av.open(str(path)) as c:
+        v = c.streams.video[0]
+        chapters = [(float(ch["start"] * ch["time_base"]), ch["metadata"].get("title", "")) for ch in c.chapters()]
+        return v.sample_aspect_ratio, chapters
+
+
+@pytest.mark.parametrize(("backend", "ext"), [("pyav", ".mp4"), ("pyav", ".mkv"), ("ffmpeg", ".mp4")])
+def test_pixel_aspect_and_chapters_survive(anamorphic_with_chapters: Path, tmp_path: Path, backend: str, ext: str):
+    from fractions import Fraction
+
+    sar, chapters = _shape_and_chapters(anamorphic_with_chapters)
+    assert sar == Fraction(4, 3) and [t for _, t in chapters] == ["One", "Two"]  # the input is what we think
+    dst = tmp_path / f"out{ext}"
+    _run(str(anamorphic_with_chapters), str(dst), "--model", "bicubic", "--backend", backend)
+    out_sar, out_chapters = _shape_and_chapters(dst)
+    assert out_sar == sar  # an integer upscale keeps the pixel shape, so the picture is shown 16:9 as before
+    assert out_chapters == chapters
+
+
+def test_a_pixel_aspect_the_writer_cannot_store_is_recorded(anamorphic_with_chapters: Path, tmp_path: Path):
+    import json
+
+    dst = tmp_path / "out.webm"
+    _run(str(anamorphic_with_chapters), str(dst), "--model", "bicubic")
+    notes = json.loads((tmp_path / "out.webm.summary.json").read_text())["streams"]
+    assert any(n.startswith("pixel aspect ratio 4:3 not stored") for n in notes), notes

@@ -264,6 +264,16 @@ class ClipWriter:
         cc.color_trc = info.color_trc
         cc.colorspace = info.colorspace
         cc.color_range = info.color_range or (2 if FORMATS[self.pix_fmt].full_range else 0)
+        self.stream_notes: list[str] = []  # what the output does not keep as the source had it, and why
+        if info.sample_aspect_ratio:
+            cc.sample_aspect_ratio = sar = info.sample_aspect_ratio
+            # Matroska stores the pixel shape from the stream, which PyAV does not expose; it then
+            # survives only inside the bitstream (H.264 / HEVC VUI, MPEG-4 Part 2).
+            if self.format in ("matroska", "webm") and codec not in ("libx264", "libx265", "mpeg4"):
+                note = (f"pixel aspect ratio {sar.numerator}:{sar.denominator} not stored: {codec} in "
+                        f"{self.path.suffix} cannot carry it here (use --backend ffmpeg, or .mp4)")
+                self.stream_notes.append(note)
+                log.warning("%s", note)
         options = {}
         if codec in _CRF_CODECS:
             options["crf"] = str(encode.crf)
@@ -282,9 +292,11 @@ class ClipWriter:
         self.stream = stream
         self.passthrough: dict[int, av.stream.Stream] = {}
         self.transcoders: dict[int, _AudioTranscoder | _SubtitleTranscoder] = {}
-        self.stream_notes: list[str] = []  # what happened to each non-video stream that was not copied
         if source is not None:
             self.container.metadata.update({k: v for k, v in source.metadata.items() if k != "encoder"})
+            chapters = source.chapters()
+            if chapters:
+                self.container.set_chapters(chapters)
             src_video = source.streams.video[0]
             stream.metadata.update(_stream_tags(src_video.metadata))
             if encode.audio:

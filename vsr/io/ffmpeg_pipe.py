@@ -28,7 +28,7 @@ from vsr.config import EncodeConfig
 from vsr.frames import FORMATS, YuvFrame, chroma_size
 from vsr.io.atomic import PendingOutput
 from vsr.io.encode import container_format, resolve_codec
-from vsr.io.probe import MediaError, VideoInfo, frame_rate
+from vsr.io.probe import MediaError, VideoInfo, frame_rate, pixel_aspect
 
 __all__ = ["FfmpegReader", "FfmpegWriter", "require_ffmpeg"]
 
@@ -105,6 +105,7 @@ class FfmpegReader:
             colorspace=6 if rgb_source else _SPACE.get(s.get("color_space", ""), 2),
             color_range=1 if rgb_source else _RANGE.get(s.get("color_range", ""), 0),
             has_audio=False, duration=duration, nb_frames=int(s.get("nb_frames") or 0),
+            sample_aspect_ratio=pixel_aspect(s.get("sample_aspect_ratio")),
         )
 
     def _packet_pts(self) -> list[int]:
@@ -203,6 +204,9 @@ class FfmpegWriter:
                 opts[key] = value
         if info.color_range:
             opts["color_range"] = info.color_range
+        if info.sample_aspect_ratio:
+            sar = info.sample_aspect_ratio
+            opts["vf"] = f"setsar={sar.numerator}/{sar.denominator}"
         inputs = [video]
         if source is not None and encode.audio:
             src = ffmpeg.input(str(source))

@@ -70,6 +70,9 @@ class VideoInfo:
     has_audio: bool
     duration: float | None  # seconds, from the container (not trusted for counts)
     nb_frames: int  # container's claim; 0 when unknown. Only used to detect truncation.
+    # Shape of one pixel (anamorphic video: DVD, DV, broadcast); None when square or unknown.
+    # An integer upscale keeps it, so the output is shown at the input's aspect ratio.
+    sample_aspect_ratio: Fraction | None = None
 
 
 def open_input(path: Path) -> av.container.InputContainer:
@@ -119,7 +122,17 @@ def video_info(container: av.container.InputContainer) -> VideoInfo:
         has_audio=bool(container.streams.audio),
         duration=duration,
         nb_frames=int(stream.frames or 0),
+        sample_aspect_ratio=pixel_aspect(stream.sample_aspect_ratio or cc.sample_aspect_ratio),
     )
+
+
+def pixel_aspect(sar: Fraction | str | None) -> Fraction | None:
+    """A sample aspect ratio as a Fraction, or None when square or unknown (``0/1``, ``N/A``).
+    Takes PyAV's Fraction or ffprobe's ``"4:3"``."""
+    if isinstance(sar, str):
+        num, _, den = sar.partition(":")
+        sar = Fraction(int(num), int(den)) if num.isdigit() and den.isdigit() and int(den) else None
+    return sar if sar is not None and sar > 0 and sar != 1 else None
 
 
 def probe(path: Path) -> VideoInfo:
