@@ -64,3 +64,32 @@ def test_missing_binary_is_a_clear_error(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(shutil, "which", lambda name: None)
     with pytest.raises(MediaError, match="needs the ffmpeg and ffprobe binaries"):
         require_ffmpeg()
+
+
+@needs_ffmpeg
+def test_streams_the_container_cannot_take_are_transcoded_or_dropped(tmp_path: Path):
+    """AAC into WebM and SubRip into MP4 are transcoded, bitmap-free; before, ffmpeg refused the header."""
+    import json
+    import subprocess
+
+    import av
+
+    srt = tmp_path / "s.srt"
+    srt.write_text("1\n00:00:00,000 --> 00:00:00,800\nhello\n")
+    src = tmp_path / "in.mkv"
+    subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=96x64:rate=10:duration=1",
+                    "-f", "lavfi", "-i", "sine=duration=1", "-i", str(srt), "-map", "0", "-map", "1", "-map", "2",
+                    "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-c:s", "srt", str(src)], check=True)
+    # output extension: (the side streams as PyAV names them, how many were not copied)
+    want = {".webm": ([("audio", "opus"), ("subtitle", "webvtt")], 2),
+            ".mp4": ([("audio", "aac"), ("subtitle", "mov_text")], 1),
+            ".mkv": ([("audio", "aac"), ("subtitle", "srt")], 0)}
+    for ext, (streams, converted) in want.items():
+        dst = tmp_path / f"out{ext}"
+        res = CliRunner().invoke(main, ["upscale", str(src), str(dst), "--model", "bicubic", "--backend", "ffmpeg",
+                                        "--preset", "ultrafast", "--quiet", "--no-ssim"])
+        assert res.exit_code == 0, res.output
+        with av.open(str(dst)) as c:
+            assert [(s.type, s.codec_context.name) for s in c.streams if s.type != "video"] == streams
+        notes = json.loads((tmp_path / f"out{ext}.summary.json").read_text())["streams"]
+        assert len(notes) == converted and all(" transcoded to " in n for n in notes), notes

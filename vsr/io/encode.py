@@ -124,7 +124,7 @@ def output_pix_fmt(source: str, codec: str, requested: str | None) -> str:
 
 
 # The audio encoder for a container that cannot hold the source's audio as it is.
-_AUDIO_FOR_CONTAINER = {"webm": "libopus", "mp4": "aac", "mov": "aac", "mpegts": "aac", "avi": "libmp3lame"}
+AUDIO_FOR_CONTAINER = {"webm": "libopus", "mp4": "aac", "mov": "aac", "mpegts": "aac", "avi": "libmp3lame"}
 
 
 class _AudioTranscoder:
@@ -172,8 +172,8 @@ class _AudioTranscoder:
         return self._encode(self.resampler.resample(None)) + list(self.stream.encode(None))
 
 
-_TEXT_SUBTITLES = ("subrip", "srt", "ass", "ssa", "webvtt", "mov_text", "text")
-_SUBTITLES_FOR_CONTAINER = {"mp4": "mov_text", "mov": "mov_text", "webm": "webvtt"}
+TEXT_SUBTITLES = ("subrip", "srt", "ass", "ssa", "webvtt", "mov_text", "text")
+SUBTITLES_FOR_CONTAINER = {"mp4": "mov_text", "mov": "mov_text", "webm": "webvtt"}
 # The minimal ASS header that text subtitle encoders need (decoded events are ASS lines).
 _ASS_HEADER = (
     b"[Script Info]\nScriptType: v4.00+\nPlayResX: 384\nPlayResY: 288\nScaledBorderAndShadow: yes\n\n"
@@ -314,11 +314,11 @@ class ClipWriter:
                     target: str | None
                     make: type[_AudioTranscoder] | type[_SubtitleTranscoder]
                     if s.type == "audio":
-                        target = _AUDIO_FOR_CONTAINER.get(fmt, "aac")
+                        target = AUDIO_FOR_CONTAINER.get(fmt, "aac")
                         make = _AudioTranscoder
                     else:  # text subtitles into the container's text format; bitmaps cannot be converted
-                        text = s.codec_context.name in _TEXT_SUBTITLES
-                        target = _SUBTITLES_FOR_CONTAINER.get(fmt) if text else None
+                        text = s.codec_context.name in TEXT_SUBTITLES
+                        target = SUBTITLES_FOR_CONTAINER.get(fmt) if text else None
                         make = _SubtitleTranscoder
                         if not text:
                             reason += "; bitmap subtitles cannot be converted to text"

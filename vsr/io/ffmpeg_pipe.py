@@ -27,7 +27,7 @@ import numpy as np
 from vsr.config import EncodeConfig
 from vsr.frames import FORMATS, YuvFrame, chroma_size
 from vsr.io.atomic import PendingOutput
-from vsr.io.encode import container_format, resolve_codec
+from vsr.io.encode import AUDIO_FOR_CONTAINER, SUBTITLES_FOR_CONTAINER, TEXT_SUBTITLES, container_format, resolve_codec
 from vsr.io.probe import MediaError, VideoInfo, frame_rate, pixel_aspect
 
 __all__ = ["FfmpegReader", "FfmpegWriter", "require_ffmpeg"]
@@ -58,6 +58,45 @@ def require_ffmpeg() -> tuple[str, str]:
 def _args(stream: ffmpeg.nodes.Node) -> list[str]:
     args = ffmpeg.compile(stream)
     return [args[0], *_QUIET, *args[1:]]
+
+
+# What each container can take as it is; a stream outside its set is transcoded (audio, text
+# subtitles) or dropped (bitmap subtitles). Containers not listed take every codec.
+_COPYABLE = {
+    "webm": {"audio": {"opus", "vorbis"}, "subtitle": {"webvtt"}},
+    "mp4": {"subtitle": {"mov_text"}},
+    "mov": {"subtitle": {"mov_text"}},
+}
+
+
+def _side_streams(source: Path, fmt: str) -> tuple[list[tuple[str, int, str]], list[str]]:
+    """The source's audio and subtitle streams as (selector, index, output codec) with ``copy``
+    where ``fmt`` takes them as they are, and a note for each one transcoded or dropped."""
+    _, ffprobe = require_ffmpeg()
+    out = subprocess.run([ffprobe, "-v", "error", "-show_entries", "stream=index,codec_type,codec_name", "-of", "json",
+                          str(source)], capture_output=True, check=True)
+    plan, notes = [], []
+    counts = {"audio": 0, "subtitle": 0}
+    for st in json.loads(out.stdout).get("streams", []):
+        kind, name = st.get("codec_type"), st.get("codec_name", "?")
+        if kind not in counts:
+            continue
+        selector = f"{kind[0]}:{counts[kind]}"
+        counts[kind] += 1
+        allowed = _COPYABLE.get(fmt, {}).get(kind)
+        if allowed is None or name in allowed:
+            plan.append((selector, st["index"], "copy"))
+            continue
+        if kind == "audio":
+            target: str | None = AUDIO_FOR_CONTAINER.get(fmt, "aac")
+        else:
+            target = SUBTITLES_FOR_CONTAINER.get(fmt) if name in TEXT_SUBTITLES else None
+        if target is None:
+            notes.append(f"{kind} stream {st['index']} ({name}) dropped: .{fmt} cannot hold it")
+            continue
+        plan.append((selector, st["index"], target))
+        notes.append(f"{kind} stream {st['index']} ({name}) transcoded to {target}: .{fmt} cannot hold it")
+    return plan, notes
 
 
 def _stderr_tail(fh: IO[bytes]) -> str:
@@ -181,8 +220,6 @@ class FfmpegReader:
 class FfmpegWriter:
     """Encode YuvFrames with the system ffmpeg; audio/subtitles copied from ``source``."""
 
-    stream_notes: tuple[str, ...] = ()  # ffmpeg copies every stream as it is
-
     def __init__(self, path: Path, *, width: int, height: int, pix_fmt: str, info: VideoInfo,
                  encode: EncodeConfig, source: Path | None, codec: str | None = None) -> None:
         require_ffmpeg()
@@ -208,10 +245,18 @@ class FfmpegWriter:
             sar = info.sample_aspect_ratio
             opts["vf"] = f"setsar={sar.numerator}/{sar.denominator}"
         inputs = [video]
+        self.stream_notes: list[str] = []  # what the output does not keep as the source had it, and why
         if source is not None and encode.audio:
             src = ffmpeg.input(str(source))
-            inputs += [src["a?"], src["s?"]]
-            opts.update(acodec="copy", scodec="copy", map_metadata=1)
+            plan, self.stream_notes = _side_streams(source, fmt)
+            for out_index, (selector, _, codec_out) in enumerate(plan, start=1):
+                inputs.append(src[selector])
+                opts[f"c:{out_index}"] = codec_out
+            if not plan:  # an optional map that matches nothing keeps the source in the command
+                inputs.append(src["a?"])
+            opts.update(map_metadata=1, map_chapters=1)
+            for note in self.stream_notes:  # as the PyAV writer logs them
+                (log.warning if " dropped: " in note else log.info)("%s", note)
         cmd = _args(ffmpeg.output(*inputs, str(self.output.part), **opts).overwrite_output())
         self._err = tempfile.TemporaryFile()  # noqa: SIM115 (ffmpeg's stderr until the writer closes)
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=self._err)
