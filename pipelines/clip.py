@@ -71,7 +71,7 @@ class ClipReport:
     split_seconds: dict[str, float] = field(default_factory=dict)
     engine: EngineInfo | None = None
     streams: tuple[str, ...] = ()  # streams transcoded or dropped, pixel shape not stored: and why
-    notes: tuple[str, ...] = ()  # what an image output could not keep (alpha, 16 bits), and why
+    notes: tuple[str, ...] = ()  # what the output could not keep (alpha, 16 bits) or do (interlace), and why
 
 
 def sidecar_paths(dst: Path) -> tuple[Path, Path]:
@@ -393,6 +393,11 @@ def _upscale_video(src: Path, dst: Path, cfg: UpscaleConfig, engine_info: tuple[
         info = reader.info
         if cfg.reference is not None:
             open_input(cfg.reference).close()  # fail early on a bad reference
+        notes = []
+        if info.interlaced:
+            notes.append("interlaced source: its frames were upscaled as progressive pictures, which scales the "
+                         "combing too; deinterlace first for clean motion (e.g. ffmpeg -vf bwdif)")
+            log.warning("%s: %s", src.name, notes[-1])
         expected = info.nb_frames or (round(info.duration * float(info.rate)) if info.duration and info.rate else None)
         output = _Output(dst, cfg, reader, mode, scale)
         try:
@@ -411,7 +416,7 @@ def _upscale_video(src: Path, dst: Path, cfg: UpscaleConfig, engine_info: tuple[
         src=str(src), dst=str(dst), frames=decoded, seconds=wall, fps=decoded / wall if wall else 0.0,
         size_in=(info.width, info.height), size_out=output.size, means=output.sidecars.means(),
         split_seconds={"decode": jobs.busy, "engine": engine.stats.seconds, "encode": sink.busy},
-        engine=einfo, streams=tuple(output.writer.stream_notes),
+        engine=einfo, streams=tuple(output.writer.stream_notes), notes=tuple(notes),
     )
     output.sidecars.finish(_summary(report, cfg, mode, output.spec.codec if output.spec else None))
     return report

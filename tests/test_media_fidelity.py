@@ -165,3 +165,55 @@ def test_a_pixel_aspect_the_writer_cannot_store_is_recorded(anamorphic_with_chap
     _run(str(anamorphic_with_chapters), str(dst), "--model", "bicubic")
     notes = json.loads((tmp_path / "out.webm.summary.json").read_text())["streams"]
     assert any(n.startswith("pixel aspect ratio 4:3 not stored") for n in notes), notes
+
+
+@pytest.mark.parametrize("backend", ["pyav", "ffmpeg"])
+def test_the_moving_picture_is_upscaled_not_the_cover(tmp_path: Path, backend: str):
+    """A cover picture (attached_pic) larger than the video, and a one-frame MJPEG stream ahead of
+    the video: neither is the stream to upscale."""
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("the ffmpeg binary makes the inputs")
+    import json
+
+    import cv2
+
+    cover = tmp_path / "cover.png"
+    cv2.imwrite(str(cover), gradient_rgb(400, 400, 0)[:, :, ::-1])
+    clip = tmp_path / "clip.mp4"
+    subprocess.run([FFMPEG, "-y", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=96x64:rate=10:duration=1",
+                    "-c:v", "libx264", "-preset", "ultrafast", str(clip)], check=True)
+    with_cover = tmp_path / "with_cover.mp4"
+    subprocess.run([FFMPEG, "-y", "-loglevel", "error", "-i", str(clip), "-i", str(cover), "-map", "0", "-map", "1",
+                    "-c:v:0", "copy", "-c:v:1", "png", "-disposition:v:1", "attached_pic", str(with_cover)], check=True)
+    still = tmp_path / "still.png"
+    cv2.imwrite(str(still), gradient_rgb(32, 32, 1)[:, :, ::-1])
+    still_first = tmp_path / "still_first.mkv"
+    subprocess.run([FFMPEG, "-y", "-loglevel", "error", "-i", str(still), "-i", str(clip), "-map", "0", "-map", "1",
+                    "-c:v:0", "mjpeg", "-c:v:1", "copy", str(still_first)], check=True)
+    for src in (with_cover, still_first):
+        dst = tmp_path / f"out_{src.stem}{src.suffix}"
+        _run(str(src), str(dst), "--model", "bicubic", "--backend", backend)
+        with av.open(str(dst)) as c:
+            v = c.streams.video
+            assert len(v) == 1 and (v[0].codec_context.width, v[0].codec_context.height) == (192, 128)
+            assert sum(1 for _ in c.decode(video=0)) == 10
+        notes = json.loads(Path(str(dst) + ".summary.json").read_text())["streams"]
+        assert any("not copied: the output holds one video stream" in n for n in notes), notes
+
+
+def test_an_interlaced_source_is_upscaled_and_the_summary_says_how(tmp_path: Path):
+    """Field-coded H.264: the QP probe of --source auto reads field pictures (it raised before)."""
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("the ffmpeg binary makes the input")
+    import json
+
+    src = tmp_path / "tff.mp4"
+    subprocess.run([FFMPEG, "-y", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25:duration=1",
+                    "-c:v", "libx264", "-preset", "ultrafast", "-crf", "40", "-flags", "+ildct+ilme",
+                    "-x264opts", "tff=1", str(src)], check=True)
+    dst = tmp_path / "out.mp4"
+    _run(str(src), str(dst), "--source", "auto")
+    summary = json.loads((tmp_path / "out.mp4.summary.json").read_text())
+    assert summary["frames"] == 25
+    assert "median macroblock QP" in summary["engine"]["source_reason"]
+    assert len(summary["notes"]) == 1 and summary["notes"][0].startswith("interlaced source")

@@ -111,7 +111,8 @@ def _pyav_writer(spec: OutputSpec, encode: EncodeConfig, reader: Reader) -> Writ
 
 def _ffmpeg_writer(spec: OutputSpec, encode: EncodeConfig, reader: Reader) -> Writer:
     return FfmpegWriter(spec.path, width=spec.width, height=spec.height, pix_fmt=spec.pix_fmt, info=spec.info,
-                        encode=encode, source=getattr(reader, "path", None), codec=spec.codec)
+                        encode=encode, source=getattr(reader, "path", None), codec=spec.codec,
+                        video_index=getattr(reader, "stream_index", 0))
 
 
 def _ffmpeg_reader(path: Path, *, passthrough: bool = True, allow_partial: bool = False) -> Reader:

@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 
 from vsr.color import rgb_to_ycbcr, to_uint
 from vsr.frames import FORMATS, YuvFrame
-from vsr.io.probe import MediaError, frame_rate, open_input
+from vsr.io.probe import MediaError, frame_rate, main_video, open_input
 
 __all__ = ["BT601_MATRIX", "LIMITED_RANGE", "PASSTHROUGH_TYPES", "demux", "frame_to_yuv", "iter_frames"]
 
@@ -81,7 +81,7 @@ def frame_to_yuv(frame: av.VideoFrame, index: int) -> YuvFrame:
 def declared_seconds(container: av.container.InputContainer) -> float | None:
     """The video stream's declared duration in seconds: its own, else its
     Matroska ``DURATION`` tag, else the container's when video is its only stream."""
-    video = container.streams.video[0]
+    video = main_video(container)
     if video.duration and video.time_base:
         return float(video.duration * video.time_base)
     tag = video.metadata.get("DURATION")
@@ -98,14 +98,14 @@ def declared_seconds(container: av.container.InputContainer) -> float | None:
 
 def demux(container: av.container.InputContainer, *, passthrough: bool = True,
           allow_partial: bool = False) -> Iterator[Item]:
-    """Yield YuvFrames of the first video stream and, if ``passthrough``, the
+    """Yield YuvFrames of the main video stream (:func:`vsr.io.probe.main_video`) and, if ``passthrough``, the
     packets of audio/subtitle streams, in file order. Raises MediaError on a
     corrupt or truncated stream: a decode error, fewer packets than the index
     lists, or a decoded span that falls short of the declared duration by more
     than 1.5 frames (frame-threaded decoders drop the frames in flight at a
     cut packet without an error). ``allow_partial`` turns the last two into a
     warning."""
-    video = container.streams.video[0]
+    video = main_video(container)
     video.thread_type = "AUTO"
     streams = [video]
     if passthrough:

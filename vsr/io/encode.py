@@ -22,7 +22,7 @@ import numpy as np
 from vsr.config import EncodeConfig
 from vsr.frames import FORMATS, YuvFrame
 from vsr.io.atomic import PendingOutput
-from vsr.io.probe import MediaError, VideoInfo, frame_rate
+from vsr.io.probe import MediaError, VideoInfo, frame_rate, main_video
 
 __all__ = [
     "CONTAINER_FORMATS",
@@ -297,8 +297,12 @@ class ClipWriter:
             chapters = source.chapters()
             if chapters:
                 self.container.set_chapters(chapters)
-            src_video = source.streams.video[0]
+            src_video = main_video(source)
             stream.metadata.update(_stream_tags(src_video.metadata))
+            for s in source.streams.video:
+                if s.index != src_video.index:
+                    self.stream_notes.append(f"video stream {s.index} ({s.codec_context.name}) not copied: "
+                                             "the output holds one video stream")
             if encode.audio:
                 for s in source.streams:
                     if s.type not in ("audio", "subtitle"):

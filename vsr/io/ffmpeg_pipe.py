@@ -69,7 +69,7 @@ _COPYABLE = {
 }
 
 
-def _side_streams(source: Path, fmt: str) -> tuple[list[tuple[str, int, str]], list[str]]:
+def _side_streams(source: Path, fmt: str, video_index: int) -> tuple[list[tuple[str, int, str]], list[str]]:
     """The source's audio and subtitle streams as (selector, index, output codec) with ``copy``
     where ``fmt`` takes them as they are, and a note for each one transcoded or dropped."""
     _, ffprobe = require_ffmpeg()
@@ -79,6 +79,8 @@ def _side_streams(source: Path, fmt: str) -> tuple[list[tuple[str, int, str]], l
     counts = {"audio": 0, "subtitle": 0}
     for st in json.loads(out.stdout).get("streams", []):
         kind, name = st.get("codec_type"), st.get("codec_name", "?")
+        if kind == "video" and st["index"] != video_index:
+            notes.append(f"video stream {st['index']} ({name}) not copied: the output holds one video stream")
         if kind not in counts:
             continue
         selector = f"{kind[0]}:{counts[kind]}"
@@ -106,21 +108,24 @@ def _stderr_tail(fh: IO[bytes]) -> str:
 
 
 class FfmpegReader:
-    """Stream frames of the first video stream of ``path`` from an ffmpeg pipe."""
+    """Stream frames of the main video stream of ``path`` (as the PyAV backend picks it) from an ffmpeg pipe."""
 
     def __init__(self, path: Path, *, allow_partial: bool = False) -> None:
         require_ffmpeg()
         self.path = Path(path)
         self.allow_partial = allow_partial
         try:
-            meta = ffmpeg.probe(str(self.path), select_streams="v:0", show_entries="stream:format")
+            meta = ffmpeg.probe(str(self.path), select_streams="v", show_entries="stream:format")
         except ffmpeg.Error as exc:
             msg = exc.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["unreadable"]
             raise MediaError(f"not a readable video: {self.path} ({msg[0]})") from None
         streams = meta.get("streams", [])
         if not streams:
             raise MediaError(f"file with no video stream: {self.path}")
-        s = streams[0]
+        # the stream the PyAV backend picks (vsr.io.probe.main_video): no cover picture, the largest
+        moving = [st for st in streams if not st.get("disposition", {}).get("attached_pic")] or streams
+        s = max(moving, key=lambda st: int(st.get("width") or 0) * int(st.get("height") or 0))
+        self.stream_index = int(s["index"])
         rotation = next((sd["rotation"] for sd in s.get("side_data_list", []) if "rotation" in sd), 0)
         rotation = rotation or int(s.get("tags", {}).get("rotate", 0) or 0)
         if rotation:
@@ -145,13 +150,14 @@ class FfmpegReader:
             color_range=1 if rgb_source else _RANGE.get(s.get("color_range", ""), 0),
             has_audio=False, duration=duration, nb_frames=int(s.get("nb_frames") or 0),
             sample_aspect_ratio=pixel_aspect(s.get("sample_aspect_ratio")),
+            field_order={"progressive": 1, "tt": 2, "bb": 3, "tb": 4, "bt": 5}.get(s.get("field_order", ""), 0),
         )
 
     def _packet_pts(self) -> list[int]:
         _, ffprobe = require_ffmpeg()
         out = subprocess.run(
-            [ffprobe, "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts", "-of", "json",
-             str(self.path)],
+            [ffprobe, "-v", "error", "-select_streams", str(self.stream_index), "-show_entries", "packet=pts",
+             "-of", "json", str(self.path)],
             capture_output=True, check=True,
         )
         pts = [p.get("pts") for p in json.loads(out.stdout).get("packets", [])]
@@ -179,7 +185,7 @@ class FfmpegReader:
         sizes = [h * w * np.dtype(dtype).itemsize for h, w in shapes]
         pts_list = self._packet_pts()
         cmd = _args(ffmpeg.input(str(self.path)).output("pipe:", format="rawvideo", pix_fmt=self.pix_fmt,
-                                                          fps_mode="passthrough", map="0:v:0"))
+                                                          fps_mode="passthrough", map=f"0:{self.stream_index}"))
         with tempfile.TemporaryFile() as err:
             proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err)
             index = 0
@@ -218,10 +224,11 @@ class FfmpegReader:
 
 
 class FfmpegWriter:
-    """Encode YuvFrames with the system ffmpeg; audio/subtitles copied from ``source``."""
+    """Encode YuvFrames with the system ffmpeg; audio/subtitles copied from ``source`` (or converted where
+    the container cannot take them), whose upscaled video stream is ``video_index``."""
 
     def __init__(self, path: Path, *, width: int, height: int, pix_fmt: str, info: VideoInfo,
-                 encode: EncodeConfig, source: Path | None, codec: str | None = None) -> None:
+                 encode: EncodeConfig, source: Path | None, codec: str | None = None, video_index: int = 0) -> None:
         require_ffmpeg()
         self.path = Path(path)
         self.output = PendingOutput(self.path)
@@ -248,7 +255,7 @@ class FfmpegWriter:
         self.stream_notes: list[str] = []  # what the output does not keep as the source had it, and why
         if source is not None and encode.audio:
             src = ffmpeg.input(str(source))
-            plan, self.stream_notes = _side_streams(source, fmt)
+            plan, self.stream_notes = _side_streams(source, fmt, video_index)
             for out_index, (selector, _, codec_out) in enumerate(plan, start=1):
                 inputs.append(src[selector])
                 opts[f"c:{out_index}"] = codec_out

@@ -21,7 +21,9 @@ __all__ = [
     "bits_per_pixel",
     "frame_qp",
     "frame_rate",
+    "main_video",
     "open_input",
+    "pixel_aspect",
     "probe",
     "stream_qp",
     "stream_source",
@@ -73,6 +75,19 @@ class VideoInfo:
     # Shape of one pixel (anamorphic video: DVD, DV, broadcast); None when square or unknown.
     # An integer upscale keeps it, so the output is shown at the input's aspect ratio.
     sample_aspect_ratio: Fraction | None = None
+    field_order: int = 0  # FFmpeg's AVFieldOrder: 0 unknown, 1 progressive, 2-5 interlaced (tt, bb, tb, bt)
+
+    @property
+    def interlaced(self) -> bool:
+        return self.field_order >= 2
+
+
+def main_video(container: av.container.InputContainer) -> av.video.stream.VideoStream:
+    """The video stream vsr upscales: not a cover picture (``attached_pic``), then the largest
+    picture, the first of equals (FFmpeg's own default choice). ``container`` has one at least."""
+    videos = list(container.streams.video)
+    moving = [s for s in videos if not s.disposition & av.stream.Disposition.attached_pic] or videos
+    return max(moving, key=lambda s: (s.codec_context.width or 0) * (s.codec_context.height or 0))
 
 
 def open_input(path: Path) -> av.container.InputContainer:
@@ -101,7 +116,7 @@ def _reason(exc: Exception) -> str:
 
 
 def video_info(container: av.container.InputContainer) -> VideoInfo:
-    stream = container.streams.video[0]
+    stream = main_video(container)
     cc = stream.codec_context
     duration = None
     if stream.duration is not None and stream.time_base is not None:
@@ -123,6 +138,7 @@ def video_info(container: av.container.InputContainer) -> VideoInfo:
         duration=duration,
         nb_frames=int(stream.frames or 0),
         sample_aspect_ratio=pixel_aspect(stream.sample_aspect_ratio or cc.sample_aspect_ratio),
+        field_order=int(cc.field_order or 0),
     )
 
 
@@ -144,7 +160,7 @@ def probe(path: Path) -> VideoInfo:
 def bits_per_pixel(container: av.container.InputContainer) -> float | None:
     """The first video stream's bits per pixel per frame, from its bit rate (or the file's,
     less its audio); None when neither rate nor frame rate is known."""
-    stream = container.streams.video[0]
+    stream = main_video(container)
     rate = stream.average_rate or stream.guessed_rate
     bit_rate = stream.bit_rate
     if not bit_rate and container.bit_rate:
@@ -176,7 +192,10 @@ def frame_qp(frame: av.VideoFrame) -> float | None:
         if isinstance(data, VideoEncParams) and data.codec_type == VideoEncParamsType.H264:
             if data.nb_blocks == 0:
                 return float(data.qp)
-            return float(np.mean(data.qp_map()))
+            try:
+                return float(np.mean(data.qp_map()))
+            except RuntimeError:  # field-coded (interlaced) pictures: blocks of one field, not the frame
+                return data.qp + float(np.mean([data.block_params(i).delta_qp for i in range(data.nb_blocks)]))
     return None
 
 
@@ -193,7 +212,7 @@ def stream_qp(path: Path, frames: int = QP_FRAMES) -> float | None:
 
 def _median_qp(container: av.container.InputContainer, frames: int) -> float | None:
     """:func:`stream_qp` on a container nothing has been decoded from yet."""
-    stream = container.streams.video[0]
+    stream = main_video(container)
     if stream.codec_context.name != "h264":
         return None
     stream.codec_context.options = {"export_side_data": "venc_params"}  # before the decoder opens
@@ -215,7 +234,7 @@ def stream_source(path: Path) -> SourceChoice:
     its bits per pixel per frame against :data:`CLEAN_BPP`; a compressed H.264 stream also
     gets its quantiser (:func:`stream_qp`)."""
     with open_input(path) as container:
-        codec = container.streams.video[0].codec_context.name
+        codec = main_video(container).codec_context.name
         if codec in CLEAN_CODECS:
             return SourceChoice("clean", f"{codec} is a lossless or intra-only codec")
         bpp = bits_per_pixel(container)
