@@ -148,3 +148,21 @@ def test_pending_output_moves_into_place_only_on_commit(tmp_path: Path):
         part.write_text("broken")
         raise RuntimeError("the writer failed")
     assert dst.read_text() == "whole" and not part.exists()
+
+
+@pytest.mark.parametrize("fmt,expect", [
+    ("yuva420p", "yuv420p"), ("yuva444p10le", "yuv444p10le"), ("yuv420p12le", "yuv420p10le"),
+    ("yuv422p16le", "yuv422p10le"), ("yuv420p10be", "yuv420p10le"), ("yuv444p9le", "yuv444p10le"),
+])
+def test_other_planar_yuv_keeps_its_subsampling_and_matrix(fmt: str, expect: str):
+    """Alpha planes are dropped and deeper (or big-endian) samples go to 10 bits, at the source's own
+    subsampling and without a matrix conversion (before: 8-bit 4:4:4 through libswscale)."""
+    rgb = gradient_rgb(16, 16)
+    src = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format=fmt)
+    ref = frame_to_yuv(src.reformat(format=expect), 0)  # what libswscale makes of it directly
+    yuv = frame_to_yuv(src, 0)
+    assert yuv.pix_fmt == expect and len(yuv.planes) == 3
+    assert yuv.color == ref.color
+    for got, want in zip(yuv.planes, ref.planes, strict=True):
+        assert got.shape == want.shape and got.dtype == want.dtype
+        assert np.abs(got.astype(np.int32) - want.astype(np.int32)).max() <= 1

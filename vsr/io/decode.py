@@ -8,7 +8,8 @@ counts come from decoding, never from the container's ``nb_frames``.
 
 Pixel formats: the ones in :data:`vsr.frames.FORMATS` are used as they are;
 ``nv12``/``nv21`` → ``yuv420p`` and ``p010le`` → ``yuv420p10le`` (same
-samples, other layout); RGB-family formats → ``yuv444p`` through
+samples, other layout); other planar YUV drops its alpha plane and goes to 8 or 10 bits at its
+own subsampling (a warning says so); RGB-family formats → ``yuv444p`` through
 :func:`vsr.color.rgb_to_ycbcr` (BT.601 studio swing), the one RGB→YUV path;
 anything else → ``yuv444p`` through libswscale, with a warning.
 """
@@ -16,6 +17,7 @@ anything else → ``yuv444p`` through libswscale, with a warning.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -38,6 +40,9 @@ PASSTHROUGH_TYPES = ("audio", "subtitle")
 BT601_MATRIX = 6  # AVCOL_SPC_SMPTE170M
 LIMITED_RANGE = 1  # AVCOL_RANGE_MPEG
 _SAME_SAMPLES = {"nv12": "yuv420p", "nv21": "yuv420p", "p010le": "yuv420p10le", "nv16": "yuv422p"}
+# Planar YUV outside FORMATS: alpha planes (yuva*) are dropped, other bit depths (9, 12, 14, 16;
+# big-endian) go to the 8- or 10-bit format of the same subsampling; neither changes the matrix.
+_PLANAR_YUV = re.compile(r"^yuva?(420|422|444)p(\d+)?(le|be)?$")
 _RGB_FAMILY = ("rgb", "bgr", "gbr", "argb", "abgr", "rgba", "bgra", "pal8", "0rgb", "rgb0", "bgr0", "0bgr")
 
 Item: TypeAlias = YuvFrame | av.Packet
@@ -61,6 +66,22 @@ def frame_to_yuv(frame: av.VideoFrame, index: int) -> YuvFrame:
     if name in _SAME_SAMPLES:
         frame = frame.reformat(format=_SAME_SAMPLES[name])
         name = frame.format.name
+    planar = _PLANAR_YUV.match(name) if name not in FORMATS else None
+    if planar is not None:
+        sub, bits = planar.group(1), int(planar.group(2) or 8)
+        target = f"yuv{sub}p" if bits <= 8 else f"yuv{sub}p10le"
+        if index == 0:
+            what = "alpha plane dropped" if name.startswith("yuva") else ""
+            if bits != FORMATS[target].bit_depth or planar.group(3) == "be":
+                what += (", " if what else "") + f"{bits}-bit samples converted to {FORMATS[target].bit_depth}-bit"
+            log.warning("pixel format %s read as %s: %s", name, target, what)
+        if bits == FORMATS[target].bit_depth and planar.group(3) != "be":
+            dtype = np.uint16 if bits > 8 else np.uint8  # same samples: the first three planes as they are
+            planes = tuple(_plane_array(p, dtype) for p in frame.planes[:3])
+            return YuvFrame(planes, target, pts, time_base, index, rotation,
+                            (prim, trc, int(frame.colorspace), int(frame.color_range)))
+        frame = frame.reformat(format=target)
+        name = target
     if name in FORMATS:
         dtype = np.uint16 if FORMATS[name].bit_depth > 8 else np.uint8
         planes = tuple(_plane_array(p, dtype) for p in frame.planes)
