@@ -217,3 +217,38 @@ def test_an_interlaced_source_is_upscaled_and_the_summary_says_how(tmp_path: Pat
     assert summary["frames"] == 25
     assert "median macroblock QP" in summary["engine"]["source_reason"]
     assert len(summary["notes"]) == 1 and summary["notes"][0].startswith("interlaced source")
+
+
+_MASTER = "G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,1)"
+
+
+@pytest.fixture(scope="module")
+def hdr10_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """1 s of 10-bit PQ / BT.2020 HEVC with HDR10 mastering-display and content-light metadata."""
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("the ffmpeg binary makes the input")
+    src = tmp_path_factory.mktemp("hdr") / "hdr.mp4"
+    params = f"log-level=error:colorprim=bt2020:transfer=smpte2084:colormatrix=bt2020nc:master-display={_MASTER}:" \
+             "max-cll=1000,400"
+    subprocess.run([FFMPEG, "-y", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=96x64:rate=10:duration=1",
+                    "-pix_fmt", "yuv420p10le", "-c:v", "libx265", "-x265-params", params, str(src)], check=True)
+    return src
+
+
+@pytest.mark.parametrize("backend", ["pyav", "ffmpeg"])
+def test_hdr10_metadata_follows_into_hevc_and_is_recorded_elsewhere(hdr10_clip: Path, tmp_path: Path, backend: str):
+    import json
+
+    from vsr.io.probe import hdr_static
+
+    want = hdr_static(hdr10_clip)
+    assert want is not None and want.master_display == _MASTER and want.max_cll == "1000,400"
+    hevc = tmp_path / "hevc.mp4"
+    _run(str(hdr10_clip), str(hevc), "--model", "bicubic", "--backend", backend, "--codec", "libx265")
+    assert hdr_static(hevc) == want
+    avc = tmp_path / "avc.mp4"
+    _run(str(hdr10_clip), str(avc), "--model", "bicubic", "--backend", backend, "--codec", "libx264")
+    assert hdr_static(avc) is None  # x264 writes no such SEI: so the summary must say it is gone
+    notes = json.loads((tmp_path / "avc.mp4.summary.json").read_text())["streams"]
+    assert any(n.startswith("HDR10 mastering-display") for n in notes), notes
+    assert hdr_static(shared("clips", "realshort.mp4")) is None  # SDR: nothing decoded, nothing found

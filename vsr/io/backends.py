@@ -10,7 +10,7 @@ writer from that spec alone. No torch.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -19,7 +19,7 @@ from vsr.frames import YuvFrame
 from vsr.io.decode import demux
 from vsr.io.encode import ClipWriter, output_pix_fmt, resolve_codec, with_frame_colors
 from vsr.io.ffmpeg_pipe import FfmpegReader, FfmpegWriter
-from vsr.io.probe import MediaError, VideoInfo, open_input, video_info
+from vsr.io.probe import MediaError, VideoInfo, hdr_static, open_input, video_info
 
 __all__ = ["BACKENDS", "OutputSpec", "Reader", "Writer", "open_reader", "open_writer", "plan_output"]
 
@@ -86,7 +86,7 @@ class PyAvReader:
     def __init__(self, path: Path, *, passthrough: bool = True, allow_partial: bool = False) -> None:
         self.path = Path(path)
         self.container = open_input(self.path)
-        self.info = video_info(self.container)
+        self.info = replace(video_info(self.container), hdr=hdr_static(self.path))
         self.passthrough = passthrough
         self.allow_partial = allow_partial
 

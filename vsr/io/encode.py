@@ -89,6 +89,17 @@ def with_frame_colors(info: VideoInfo, color: tuple[int, int, int, int] | None) 
     )
 
 
+def x265_params(info: VideoInfo) -> str:
+    """libx265's own options: quiet but for errors, and the source's HDR10 metadata where it has some."""
+    return ":".join(["log-level=error", *([info.hdr.x265_params()] if info.hdr is not None else [])])
+
+
+def hdr_note(codec: str) -> str:
+    """What the summary says when a source's HDR10 static metadata cannot follow it."""
+    return (f"HDR10 mastering-display / content-light metadata not carried: {codec} does not write it "
+            "(use --codec libx265)")
+
+
 def video_encoders() -> list[str]:
     """Names of the video encoders this FFmpeg build has, sorted."""
     names = []
@@ -286,6 +297,12 @@ class ClipWriter:
                 options["cpu-used"] = "8" if fast else "2"
         if codec in ("libx264", "libx265"):
             options["preset"] = encode.preset
+        if codec == "libx265":
+            options["x265-params"] = x265_params(info)
+        if info.hdr is not None and codec != "libx265":
+            note = hdr_note(codec)
+            self.stream_notes.append(note)
+            log.warning("%s", note)
         stream.options = options
         if self.rotation:
             stream.set_display_rotation(self.rotation)

@@ -27,8 +27,16 @@ import numpy as np
 from vsr.config import EncodeConfig
 from vsr.frames import FORMATS, YuvFrame, chroma_size
 from vsr.io.atomic import PendingOutput
-from vsr.io.encode import AUDIO_FOR_CONTAINER, SUBTITLES_FOR_CONTAINER, TEXT_SUBTITLES, container_format, resolve_codec
-from vsr.io.probe import MediaError, VideoInfo, frame_rate, pixel_aspect
+from vsr.io.encode import (
+    AUDIO_FOR_CONTAINER,
+    SUBTITLES_FOR_CONTAINER,
+    TEXT_SUBTITLES,
+    container_format,
+    hdr_note,
+    resolve_codec,
+    x265_params,
+)
+from vsr.io.probe import MediaError, VideoInfo, frame_rate, hdr_static, pixel_aspect
 
 __all__ = ["FfmpegReader", "FfmpegWriter", "require_ffmpeg"]
 
@@ -151,6 +159,7 @@ class FfmpegReader:
             has_audio=False, duration=duration, nb_frames=int(s.get("nb_frames") or 0),
             sample_aspect_ratio=pixel_aspect(s.get("sample_aspect_ratio")),
             field_order={"progressive": 1, "tt": 2, "bb": 3, "tb": 4, "bt": 5}.get(s.get("field_order", ""), 0),
+            hdr=hdr_static(self.path),
         )
 
     def _packet_pts(self) -> list[int]:
@@ -242,6 +251,8 @@ class FfmpegWriter:
             opts["crf"] = encode.crf
         if codec in ("libx264", "libx265"):
             opts["preset"] = encode.preset
+        if codec == "libx265":
+            opts["x265-params"] = x265_params(info)
         for key, value in (("color_primaries", info.color_primaries), ("color_trc", info.color_trc),
                            ("colorspace", info.colorspace)):
             if value != 2:  # 2 = unspecified: let ffmpeg leave it out
@@ -264,6 +275,9 @@ class FfmpegWriter:
             opts.update(map_metadata=1, map_chapters=1)
             for note in self.stream_notes:  # as the PyAV writer logs them
                 (log.warning if " dropped: " in note else log.info)("%s", note)
+        if info.hdr is not None and codec != "libx265":
+            self.stream_notes.append(hdr_note(codec))
+            log.warning("%s", self.stream_notes[-1])
         cmd = _args(ffmpeg.output(*inputs, str(self.output.part), **opts).overwrite_output())
         self._err = tempfile.TemporaryFile()  # noqa: SIM115 (ffmpeg's stderr until the writer closes)
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=self._err)

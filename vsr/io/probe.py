@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -15,12 +16,14 @@ __all__ = [
     "CLEAN_CODECS",
     "FALLBACK_RATE",
     "QP_FRAMES",
+    "HdrStatic",
     "MediaError",
     "SourceChoice",
     "VideoInfo",
     "bits_per_pixel",
     "frame_qp",
     "frame_rate",
+    "hdr_static",
     "main_video",
     "open_input",
     "pixel_aspect",
@@ -58,6 +61,54 @@ class MediaError(ValueError):
 
 
 @dataclass(frozen=True)
+class HdrStatic:
+    """HDR10 static metadata in libx265's option syntax, or None for a part the stream lacks.
+
+    ``master_display``: ``G(x,y)B(x,y)R(x,y)WP(x,y)L(max,min)``, chromaticities in 0.00002 and
+    luminances in 0.0001 cd/m² (SMPTE ST 2086); ``max_cll``: ``MaxCLL,MaxFALL`` in cd/m² (CTA-861.3).
+    """
+
+    master_display: str | None
+    max_cll: str | None
+
+    def x265_params(self) -> str:
+        parts = [f"master-display={self.master_display}"] if self.master_display else []
+        return ":".join([*parts, *([f"max-cll={self.max_cll}"] if self.max_cll else [])])
+
+
+_PQ_OR_HLG = (16, 18)  # AVColorTransferCharacteristic: SMPTE ST 2084, ARIB STD-B67
+
+
+def hdr_static(path: Path) -> HdrStatic | None:
+    """The HDR10 static metadata the first frame of ``path``'s main video stream carries; None for
+    SDR streams (not PQ or HLG; nothing is decoded then) and for HDR ones without it."""
+    with open_input(path) as container:
+        stream = main_video(container)
+        if int(stream.codec_context.color_trc) not in _PQ_OR_HLG:
+            return None
+        try:
+            frame = next(container.decode(stream))
+        except (StopIteration, av.error.FFmpegError, ValueError):
+            return None
+        master = cll = None
+        for data in frame.side_data:
+            raw = bytes(memoryview(data))
+            name = getattr(data.type, "name", "")
+            if name == "MASTERING_DISPLAY_METADATA" and len(raw) >= 88:
+                # AVMasteringDisplayMetadata: primaries R, G, B then white point (x, y rationals),
+                # min and max luminance (rationals), has_primaries, has_luminance
+                v = struct.unpack("<22i", raw[:88])
+                if v[20] and v[21]:
+                    xy = [round(50000 * v[i] / v[i + 1]) if v[i + 1] else 0 for i in range(0, 16, 2)]
+                    lum = [round(10000 * v[i] / v[i + 1]) if v[i + 1] else 0 for i in (18, 16)]
+                    master = (f"G({xy[2]},{xy[3]})B({xy[4]},{xy[5]})R({xy[0]},{xy[1]})"
+                              f"WP({xy[6]},{xy[7]})L({lum[0]},{lum[1]})")
+            elif name == "CONTENT_LIGHT_LEVEL" and len(raw) >= 8:
+                cll = "{},{}".format(*struct.unpack("<2I", raw[:8]))
+        return HdrStatic(master, cll) if master or cll else None
+
+
+@dataclass(frozen=True)
 class VideoInfo:
     width: int
     height: int
@@ -76,6 +127,7 @@ class VideoInfo:
     # An integer upscale keeps it, so the output is shown at the input's aspect ratio.
     sample_aspect_ratio: Fraction | None = None
     field_order: int = 0  # FFmpeg's AVFieldOrder: 0 unknown, 1 progressive, 2-5 interlaced (tt, bb, tb, bt)
+    hdr: HdrStatic | None = None  # HDR10 static metadata of a PQ / HLG stream (:func:`hdr_static`)
 
     @property
     def interlaced(self) -> bool:
