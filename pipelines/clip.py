@@ -37,6 +37,7 @@ from vsr.io.images import (
     DEEP_EXTENSIONS,
     IMAGE_EXTENSIONS,
     Picture,
+    animated_frames,
     is_image_path,
     read_image,
     write_image,
@@ -93,6 +94,10 @@ def check_paths(src: Path, dst: Path, overwrite: bool) -> None:
         raise MediaError(f"output is a directory: {dst}")
     if dst.exists() and not overwrite:
         raise MediaError(f"output exists: {dst} (pass --overwrite to replace it)")
+    if is_image_path(src) and (frames := animated_frames(src)) > 1:
+        how = f" (e.g. ffmpeg -i {src.name} -c:v ffv1 frames.mkv)" if src.suffix.lower() == ".png" else ""
+        raise MediaError(f"{src.name} is animated ({frames} frames) and only still images are upscaled as images; "
+                         f"make it a video first{how}")
     if is_image_path(src) != is_image_path(dst):
         kind = "an image" if is_image_path(src) else "a video"
         raise MediaError(f"input is {kind}; give the output a matching extension")

@@ -166,3 +166,20 @@ def test_other_planar_yuv_keeps_its_subsampling_and_matrix(fmt: str, expect: str
     for got, want in zip(yuv.planes, ref.planes, strict=True):
         assert got.shape == want.shape and got.dtype == want.dtype
         assert np.abs(got.astype(np.int32) - want.astype(np.int32)).max() <= 1
+
+
+def test_animated_frames_counts_webp_frames_and_stills(tmp_path: Path):
+    import cv2
+
+    from vsr.io.images import animated_frames
+
+    still = tmp_path / "still.webp"
+    cv2.imwrite(str(still), gradient_rgb(16, 16))
+    assert animated_frames(still) == 1
+    anim = tmp_path / "anim.webp"  # the chunk layout of an animated WebP: VP8X, ANIM, one ANMF per frame
+    chunks = b"VP8X" + (10).to_bytes(4, "little") + b"\x02" + b"\0" * 9
+    chunks += b"ANIM" + (6).to_bytes(4, "little") + b"\0" * 6
+    chunks += b"".join(b"ANMF" + (16).to_bytes(4, "little") + b"\0" * 16 for _ in range(3))
+    anim.write_bytes(b"RIFF" + (4 + len(chunks)).to_bytes(4, "little") + b"WEBP" + chunks)
+    assert animated_frames(anim) == 3
+    assert animated_frames(tmp_path / "missing.png") == 1

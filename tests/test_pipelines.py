@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import clip_prefix, imread, shared, write_clip
+from conftest import clip_prefix, gradient_rgb, imread, shared, write_clip
 
 from cli import main
 from vsr.io.images import read_rgb
@@ -311,6 +311,26 @@ def test_an_icc_profile_that_is_not_carried_over_is_recorded(tmp_path: Path):
     assert code == 0, text
     notes = json.loads((tmp_path / "o.png.summary.json").read_text())["notes"]
     assert notes == ["ICC colour profile not carried over: the output is untagged (viewers assume sRGB)"]
+
+
+def test_an_animated_image_is_refused_not_cut_to_its_first_frame(tmp_path: Path):
+    src = tmp_path / "anim.png"
+    with av.open(str(src), "w", format="apng") as out:  # an animated PNG under its usual extension
+        vs = out.add_stream("apng", rate=10)
+        vs.width, vs.height, vs.pix_fmt = 32, 24, "rgb24"
+        for i in range(5):
+            for p in vs.encode(av.VideoFrame.from_ndarray(gradient_rgb(24, 32, i), format="rgb24")):
+                out.mux(p)
+        for p in vs.encode(None):
+            out.mux(p)
+    assert imread(src).shape == (24, 32, 3)  # OpenCV decodes it, as its first frame only
+    code, out = _run(["upscale", str(src), str(tmp_path / "o.png"), "--model", "bicubic", "--quiet"])
+    assert code == 1 and "anim.png is animated (5 frames)" in out, out
+    assert not list(tmp_path.glob("o.png*"))
+    still = tmp_path / "still.png"
+    cv2.imwrite(str(still), imread(src))
+    code, out = _run(["upscale", str(still), str(tmp_path / "o2.png"), "--model", "bicubic", "--quiet"])
+    assert code == 0, out
 
 
 def _digest(path: Path) -> str:

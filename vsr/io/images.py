@@ -15,7 +15,8 @@ from numpy.typing import NDArray
 from vsr.color import rgb_to_y, to_uint
 
 __all__ = ["ALPHA_EXTENSIONS", "DEEP_EXTENSIONS", "IMAGE_EXTENSIONS", "Y_SUFFIX", "ImageError", "Picture",
-           "is_image_path", "list_images", "load_y", "read_image", "read_rgb", "write_image", "write_rgb"]
+           "animated_frames", "is_image_path", "list_images", "load_y", "read_image", "read_rgb", "write_image",
+           "write_rgb"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 ALPHA_EXTENSIONS = (".png", ".tif", ".tiff", ".webp")  # formats OpenCV writes with an alpha channel
@@ -83,6 +84,23 @@ def _may_carry_orientation(raw: bytes) -> bool:
 def _has_icc_profile(raw: bytes) -> bool:
     """An embedded colour profile: JPEG APP2 ICC_PROFILE, PNG iCCP, WebP ICCP."""
     return b"ICC_PROFILE\x00" in raw[:1 << 20] or b"iCCP" in raw[:1 << 20] or b"ICCP" in raw[:64]
+
+
+def animated_frames(path: Path) -> int:
+    """Frames an animated PNG (its ``acTL`` chunk) or WebP (its ``ANMF`` chunks) holds; 1 for a
+    still image, whose first frame is all OpenCV decodes."""
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except OSError:
+        return 1
+    if raw[:8] == b"\x89PNG\r\n\x1a\n":
+        actl, idat = raw.find(b"acTL"), raw.find(b"IDAT")
+        if actl != -1 and (idat == -1 or actl < idat) and len(raw) >= actl + 8:
+            return max(1, int.from_bytes(raw[actl + 4:actl + 8], "big"))
+    elif raw[:4] == b"RIFF" and raw[8:12] == b"WEBP":
+        return max(1, raw.count(b"ANMF"))
+    return 1
 
 
 def read_image(path: Path) -> Picture:
