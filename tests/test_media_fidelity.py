@@ -252,3 +252,25 @@ def test_hdr10_metadata_follows_into_hevc_and_is_recorded_elsewhere(hdr10_clip: 
     notes = json.loads((tmp_path / "avc.mp4.summary.json").read_text())["streams"]
     assert any(n.startswith("HDR10 mastering-display") for n in notes), notes
     assert hdr_static(shared("clips", "realshort.mp4")) is None  # SDR: nothing decoded, nothing found
+
+
+@pytest.mark.parametrize(("backend", "ext"), [("pyav", ".mkv"), ("pyav", ".mp4"), ("ffmpeg", ".mkv")])
+def test_track_dispositions_survive(tmp_path: Path, backend: str, ext: str):
+    """The second audio track is the default (and a commentary): players must still pick it."""
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("the ffmpeg binary makes the input")
+    src = tmp_path / "two.mkv"
+    subprocess.run([FFMPEG, "-y", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc2=size=64x48:rate=10:duration=1",
+                    "-f", "lavfi", "-i", "sine=duration=1", "-f", "lavfi", "-i", "sine=f=880:duration=1", "-map", "0",
+                    "-map", "1", "-map", "2", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac",
+                    "-disposition:a:0", "0", "-disposition:a:1", "default+comment", str(src)], check=True)
+
+    def audio_dispositions(path: Path) -> list[tuple[bool, bool]]:
+        flag = av.stream.Disposition
+        with av.open(str(path)) as c:
+            return [(bool(s.disposition & flag.default), bool(s.disposition & flag.comment)) for s in c.streams.audio]
+
+    assert audio_dispositions(src) == [(False, False), (True, True)]
+    dst = tmp_path / f"out{ext}"
+    _run(str(src), str(dst), "--model", "bicubic", "--backend", backend)
+    assert audio_dispositions(dst) == [(False, False), (True, True)]

@@ -316,6 +316,7 @@ class ClipWriter:
                 self.container.set_chapters(chapters)
             src_video = main_video(source)
             stream.metadata.update(_stream_tags(src_video.metadata))
+            stream.disposition = src_video.disposition
             for s in source.streams.video:
                 if s.index != src_video.index:
                     self.stream_notes.append(f"video stream {s.index} ({s.codec_context.name}) not copied: "
@@ -327,6 +328,7 @@ class ClipWriter:
                     try:
                         out = self.container.add_stream_from_template(s)
                         out.metadata.update(_stream_tags(s.metadata))  # language, title, handler
+                        out.disposition = s.disposition  # default, forced, comment...: which track plays
                         self.passthrough[s.index] = out
                         continue
                     except (ValueError, av.error.FFmpegError) as exc:
@@ -346,6 +348,7 @@ class ClipWriter:
                     if target is not None:
                         try:
                             self.transcoders[s.index] = make(self.container, s, target)
+                            self.transcoders[s.index].stream.disposition = s.disposition
                             note = (f"{s.type} stream {s.index} ({s.codec_context.name}) transcoded to {target}: "
                                     f"{self.path.suffix} cannot hold it")
                             self.stream_notes.append(note)
