@@ -71,8 +71,11 @@ class ClipReport:
     means: dict[str, float]
     split_seconds: dict[str, float] = field(default_factory=dict)
     engine: EngineInfo | None = None
-    streams: tuple[str, ...] = ()  # streams transcoded or dropped, pixel shape not stored: and why
-    notes: tuple[str, ...] = ()  # what the output could not keep (alpha, 16 bits) or do (interlace), and why
+    # What the writer could not keep as the source had it (streams transcoded or dropped, pixel
+    # aspect, HDR metadata), and why; then what the image path dropped (alpha, 16 bits, ICC) or
+    # the video path could not do (deinterlace).
+    streams: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
 
 
 def sidecar_paths(dst: Path) -> tuple[Path, Path]:
