@@ -513,7 +513,9 @@ def _upscale_image(src: Path, dst: Path, cfg: UpscaleConfig, engine_info: tuple[
     out = upscale_frames(engine, [lr])[0]
     bic = engine.bicubic_y(lr.y[None], bits)[0] if mode is not Mode.PLAIN else None
     alpha = None
-    if picture.alpha is not None:  # resized like chroma: bicubic, saturated to the sample type
+    if picture.alpha is not None and mode is Mode.EVAL:  # the output stands for the input, cropped
+        alpha = np.ascontiguousarray(picture.alpha[:out.height, :out.width])
+    elif picture.alpha is not None:  # resized like chroma: bicubic, saturated to the sample type
         alpha = resize_plane(picture.alpha, out.width, out.height, bits)
     sidecars = _Sidecars(dst)
     try:

@@ -224,6 +224,19 @@ def test_alpha_is_kept_and_resized_like_chroma(tmp_path: Path):
     assert summary["notes"] == []
 
 
+def test_alpha_in_eval_mode_is_the_input_alpha_cropped_like_the_picture(tmp_path: Path):
+    _, _, alpha = _bird_with_alpha(tmp_path)
+    bgr = imread(str(shared("Set5", "bird.png")))
+    src = tmp_path / "odd.png"  # 287 x 286: --eval at x3 crops the ground truth to 285 x 285
+    cv2.imwrite(str(src), np.dstack([bgr, alpha])[:286, :287])
+    code, out = _run(["upscale", str(src), str(tmp_path / "o.png"), "--model", "bicubic", "--scale", "3", "--eval",
+                      "--quiet"])
+    assert code == 0, out
+    got = imread(tmp_path / "o.png", cv2.IMREAD_UNCHANGED)
+    assert got.shape == (285, 285, 4)
+    np.testing.assert_array_equal(got[:, :, 3], alpha[:285, :285])
+
+
 def test_alpha_into_a_format_without_it_is_dropped_and_recorded(tmp_path: Path):
     _, rgba, _ = _bird_with_alpha(tmp_path)
     dst = tmp_path / "out.jpg"
