@@ -36,7 +36,7 @@ from vsr.io.encode import (
     resolve_codec,
     x265_params,
 )
-from vsr.io.probe import MediaError, VideoInfo, frame_rate, hdr_static, pixel_aspect
+from vsr.io.probe import MediaError, VideoInfo, frame_rate, hdr_static, main_video, open_input, pixel_aspect
 
 __all__ = ["FfmpegReader", "FfmpegWriter", "require_ffmpeg"]
 
@@ -77,35 +77,41 @@ _COPYABLE = {
 }
 
 
-def _side_streams(source: Path, fmt: str, video_index: int) -> tuple[list[tuple[str, int, str]], list[str]]:
-    """The source's audio and subtitle streams as (selector, index, output codec) with ``copy``
-    where ``fmt`` takes them as they are, and a note for each one transcoded or dropped."""
+def _side_streams(source: Path, fmt: str, video_index: int) -> tuple[list[tuple[str, str]], list[str]]:
+    """The source's audio and subtitle streams as (ffmpeg selector, output codec), ``copy`` where
+    ``fmt`` takes them as they are, and a note (logged here) for each stream not copied as it is."""
     _, ffprobe = require_ffmpeg()
     out = subprocess.run([ffprobe, "-v", "error", "-show_entries", "stream=index,codec_type,codec_name", "-of", "json",
                           str(source)], capture_output=True, check=True)
-    plan, notes = [], []
+    plan: list[tuple[str, str]] = []
+    notes: list[str] = []
+
+    def note(text: str, *, lost: bool = False) -> None:  # as the PyAV writer logs them
+        notes.append(text)
+        (log.warning if lost else log.info)("%s", text)
+
     counts = {"audio": 0, "subtitle": 0}
     for st in json.loads(out.stdout).get("streams", []):
-        kind, name = st.get("codec_type"), st.get("codec_name", "?")
-        if kind == "video" and st["index"] != video_index:
-            notes.append(f"video stream {st['index']} ({name}) not copied: the output holds one video stream")
+        kind, name, index = st.get("codec_type"), st.get("codec_name", "?"), st["index"]
+        if kind == "video" and index != video_index:
+            note(f"video stream {index} ({name}) not copied: the output holds one video stream")
         if kind not in counts:
             continue
         selector = f"{kind[0]}:{counts[kind]}"
         counts[kind] += 1
         allowed = _COPYABLE.get(fmt, {}).get(kind)
         if allowed is None or name in allowed:
-            plan.append((selector, st["index"], "copy"))
+            plan.append((selector, "copy"))
             continue
         if kind == "audio":
             target: str | None = AUDIO_FOR_CONTAINER.get(fmt, "aac")
         else:
             target = SUBTITLES_FOR_CONTAINER.get(fmt) if name in TEXT_SUBTITLES else None
         if target is None:
-            notes.append(f"{kind} stream {st['index']} ({name}) dropped: .{fmt} cannot hold it")
+            note(f"{kind} stream {index} ({name}) dropped: .{fmt} cannot hold it", lost=True)
             continue
-        plan.append((selector, st["index"], target))
-        notes.append(f"{kind} stream {st['index']} ({name}) transcoded to {target}: .{fmt} cannot hold it")
+        plan.append((selector, target))
+        note(f"{kind} stream {index} ({name}) transcoded to {target}: .{fmt} cannot hold it")
     return plan, notes
 
 
@@ -130,10 +136,9 @@ class FfmpegReader:
         streams = meta.get("streams", [])
         if not streams:
             raise MediaError(f"file with no video stream: {self.path}")
-        # the stream the PyAV backend picks (vsr.io.probe.main_video): no cover picture, the largest
-        moving = [st for st in streams if not st.get("disposition", {}).get("attached_pic")] or streams
-        s = max(moving, key=lambda st: int(st.get("width") or 0) * int(st.get("height") or 0))
-        self.stream_index = int(s["index"])
+        with open_input(self.path) as container:  # the stream the PyAV backend upscales, by one rule
+            self.stream_index = main_video(container).index
+        s = next((st for st in streams if st.get("index") == self.stream_index), streams[0])
         rotation = next((sd["rotation"] for sd in s.get("side_data_list", []) if "rotation" in sd), 0)
         rotation = rotation or int(s.get("tags", {}).get("rotate", 0) or 0)
         if rotation:
@@ -267,14 +272,12 @@ class FfmpegWriter:
         if source is not None and encode.audio:
             src = ffmpeg.input(str(source))
             plan, self.stream_notes = _side_streams(source, fmt, video_index)
-            for out_index, (selector, _, codec_out) in enumerate(plan, start=1):
+            for out_index, (selector, codec_out) in enumerate(plan, start=1):
                 inputs.append(src[selector])
                 opts[f"c:{out_index}"] = codec_out
             if not plan:  # an optional map that matches nothing keeps the source in the command
                 inputs.append(src["a?"])
             opts.update(map_metadata=1, map_chapters=1)
-            for note in self.stream_notes:  # as the PyAV writer logs them
-                (log.warning if " dropped: " in note else log.info)("%s", note)
         if info.hdr is not None and codec != "libx265":
             self.stream_notes.append(hdr_note(codec))
             log.warning("%s", self.stream_notes[-1])
