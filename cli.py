@@ -30,6 +30,7 @@ from vsr.config import (
     SAMPLERS,
     SCALES,
     SOURCES,
+    TEMPORAL_MODES,
     TrainConfig,
 )
 
@@ -178,6 +179,10 @@ def upscale_options(fn: Callable) -> Callable:
         click.option("--source", type=click.Choice(SOURCES), default="auto", show_default=True,
                      help="Weights trained on clean or on compressed LR; auto decides from the input "
                           "(codec and bits per pixel). Compressed H.264 runs the weights of its QP band."),
+        click.option("--temporal", type=click.Choice(TEMPORAL_MODES), default="auto", show_default=True,
+                     help="Blend each output frame with its motion-compensated neighbours (removes codec "
+                          "noise; slower): auto on compressed H.264 input run by compressed-source weights, "
+                          "on always, off never."),
         click.option("--batch-size", type=click.IntRange(1, 256), default=4, show_default=True,
                      help="Frames per engine batch."),
         click.option("--tile", type=click.IntRange(16, None), default=None, help="Tile size in LR pixels."),
@@ -226,7 +231,7 @@ def build_upscale_config(opts: dict[str, Any]):
         engine=engine, encode=encode, reference=opts.pop("reference"), eval=opts.pop("eval_mode"),
         degrade=opts.pop("degrade"), overwrite=opts.pop("overwrite"), quiet=opts.pop("quiet"),
         ssim=not opts.pop("no_ssim"), allow_partial=opts.pop("allow_partial"),
-        eval_codec=opts.pop("eval_codec"), eval_crf=opts.pop("eval_crf"),
+        eval_codec=opts.pop("eval_codec"), eval_crf=opts.pop("eval_crf"), temporal=opts.pop("temporal"),
     )
 
 

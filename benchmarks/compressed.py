@@ -60,6 +60,7 @@ from vsr.io.recompress import Recompressor  # noqa: E402
 from vsr.metrics import psnr  # noqa: E402
 from vsr.models.ecb import StillWindow  # noqa: E402
 from vsr.process import retain_freed_memory  # noqa: E402
+from vsr.temporal import TemporalParams, blend_sequence  # noqa: E402
 from vsr.weights import load_checkpoint, model_from_checkpoint  # noqa: E402
 
 CLIPS = ("bigbuckbunny.mp4", "big_buck_bunny_432_433.webm", "cockatoo.mp4", "fire2.mp4")
@@ -196,6 +197,10 @@ def main() -> None:
                     help="Self-ensemble sizes to run each model at (rows LABEL+eN for N > 1).")
     ap.add_argument("--still-ablation", action="store_true",
                     help="Also run each multi-frame checkpoint on still windows (LABEL-still): what neighbours add.")
+    ap.add_argument("--temporal", action="store_true",
+                    help="Also score each model's clip output after the flow-guided temporal blend "
+                         "(vsr.temporal, as `vsr upscale --temporal auto` runs it: on the compressed LR "
+                         "at its QP, not on the clean LR; rows LABEL+t).")
     args = ap.parse_args()
     retain_freed_memory()
     torch.set_num_threads(args.threads)
@@ -257,19 +262,23 @@ def main() -> None:
                     sr = engine.upscale_sequence(ys)
                 else:
                     sr = np.concatenate([engine.upscale_y(ys[i : i + 1]) for i in range(len(ys))])
-                score = np.mean([psnr(s, h, crop_border=args.scale) for s, h in zip(sr, hr_frames, strict=True)])
-                rows.append({"clip": clip, "model": name.split("=")[0], "crf": "clean" if c is None else c,
-                             "psnr": round(float(score), 3), "psnr_bicubic": round(float(base), 3),
-                             "gain": round(float(score - base), 3), "qp": "" if qp is None else round(qp, 1),
-                             "weights": Path(weights).name})
-                print(f"{clip:<30} {name.split('=')[0]:<16} {'clean' if c is None else 'CRF ' + str(c):>7}  "
-                      f"gain {score - base:+.2f} dB", flush=True)
+                outputs = {name.split("=")[0]: sr}
+                if args.temporal:  # as --temporal auto does it: compressed input only, by its QP
+                    blended = sr if c is None else blend_sequence(ys, sr, TemporalParams(), qp)
+                    outputs[name.split("=")[0] + "+t"] = blended
+                for label, out in outputs.items():
+                    score = np.mean([psnr(s, h, crop_border=args.scale) for s, h in zip(out, hr_frames, strict=True)])
+                    rows.append({"clip": clip, "model": label, "crf": "clean" if c is None else c,
+                                 "psnr": round(float(score), 3), "psnr_bicubic": round(float(base), 3),
+                                 "gain": round(float(score - base), 3), "qp": "" if qp is None else round(qp, 1),
+                                 "weights": Path(weights).name})
+                    print(f"{clip:<30} {label:<16} {'clean' if c is None else 'CRF ' + str(c):>7}  "
+                          f"gain {score - base:+.2f} dB", flush=True)
     _write_csv(rows, args.out / f"compressed_x{args.scale}.csv")
     print(f"\nmean gain over bicubic (dB) over {len(CLIPS)} clips, x{args.scale}:")
     print(f"{'model':<16} " + " ".join(f"{('clean' if c is None else 'CRF ' + str(c)):>8}" for c in conditions))
     series = []
-    for name in engines:
-        label = name.split("=")[0]
+    for label in dict.fromkeys(r["model"] for r in rows):
         means = [float(np.mean([r["gain"] for r in rows if r["model"] == label
                                 and r["crf"] == ("clean" if c is None else c)])) for c in conditions]
         print(f"{label:<16} " + " ".join(f"{m:>+8.2f}" for m in means))

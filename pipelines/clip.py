@@ -44,19 +44,31 @@ from vsr.io.images import (
 )
 from vsr.io.probe import QP_FRAMES, MediaError, SourceChoice, open_input, probe, stream_qp, stream_source
 from vsr.io.recompress import Recompressor, check_recompress
+from vsr.temporal import TemporalParams, TemporalStage
 from vsr.weights import qp_floor
 
 from .metrics import COLUMNS, Mode, degrade_frame, frame_metrics, mode_of
 from .plot import Series, plot
 from .prefetch import Prefetch, Sink
 
-__all__ = ["ClipReport", "FrameJob", "check_paths", "engine_key", "eval_stream_qp", "input_source", "note_source",
-           "sidecar_paths", "upscale_path"]
+__all__ = ["ClipReport", "FrameJob", "TemporalChoice", "check_paths", "engine_key", "eval_stream_qp", "input_source",
+           "note_source", "sidecar_paths", "temporal_choice", "upscale_path"]
 
 log = logging.getLogger(__name__)
 
 # progress(frames_done, frames_expected_or_None)
 ProgressFn = Callable[[int, int | None], None]
+
+
+@dataclass(frozen=True)
+class TemporalChoice:
+    """Whether the flow-guided temporal blend (``vsr.temporal``) ran on a clip, and why.
+    ``sigma``: its difference tolerance at this scale and QP, 8-bit code values (None: off)."""
+
+    on: bool
+    reason: str
+    qp: float | None = None
+    sigma: float | None = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +88,7 @@ class ClipReport:
     # the video path could not do (deinterlace).
     streams: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    temporal: TemporalChoice | None = None  # None for an image
 
 
 def sidecar_paths(dst: Path) -> tuple[Path, Path]:
@@ -203,7 +216,23 @@ def note_source(info: EngineInfo, stream: SourceChoice) -> EngineInfo:
     why = stream.reason
     if info.source in ("clean", "compressed") and info.source != stream.source and info.model != "bicubic":
         why += f"; {info.model} x{info.scale} has no {stream.source}-source weights, so the {info.source} ones run"
-    return replace(info, source_reason=why)
+    return replace(info, source_reason=why, qp=stream.qp)
+
+
+def temporal_choice(mode: str, info: EngineInfo, params: TemporalParams | None = None) -> TemporalChoice:
+    """``--temporal`` for a clip run by the engine ``info`` describes. ``auto`` blends where it was
+    measured to help (``runs/SHIP_RULE_temporal.md``): the compressed-source weights on a stream whose
+    quantiser is known, since the tolerance follows it; clean sources are left as the net made them."""
+    if mode == "off":
+        return TemporalChoice(False, "--temporal off")
+    if mode == "auto" and not (info.source == "compressed" and info.qp is not None):
+        why = f"{info.model} x{info.scale} runs its clean-source weights" if info.source == "clean" else \
+            "no measured quantiser" if info.source == "compressed" else f"{info.source} weights"
+        return TemporalChoice(False, f"--temporal auto: {why}")
+    params = params or TemporalParams()
+    why = "--temporal on" if mode == "on" else "--temporal auto: compressed source"
+    qp_note = f"median QP {info.qp:.1f}" if info.qp is not None else "QP unknown, taken as 28"
+    return TemporalChoice(True, f"{why}, {qp_note}", info.qp, round(params.sigma(info.scale, info.qp), 3))
 
 
 class _Sidecars:
@@ -391,6 +420,18 @@ def _stream(jobs: Iterator[FrameJob | Any], engine: Engine, mode: Mode, put: Cal
     return decoded
 
 
+def _job_planes(item: FrameJob | Any) -> tuple[NDArray[Any], NDArray[Any], int] | None:
+    """A frame job's (LR luma, upscaled luma, bit depth) for the temporal stage; None for a packet."""
+    if not isinstance(item, FrameJob) or item.out is None:
+        return None
+    return item.lr.y, item.out.y, item.out.info.bit_depth
+
+
+def _set_job_y(item: FrameJob, y: NDArray[Any]) -> None:
+    assert item.out is not None
+    item.out = replace(item.out, planes=(y, *item.out.planes[1:]))
+
+
 def _upscale_video(src: Path, dst: Path, cfg: UpscaleConfig, engine_info: tuple[Engine, EngineInfo],
                    progress: ProgressFn | None) -> ClipReport:
     """Plan, open the reader, run the stream (decode ahead, engine here, encode behind), report."""
@@ -408,11 +449,19 @@ def _upscale_video(src: Path, dst: Path, cfg: UpscaleConfig, engine_info: tuple[
             log.warning("%s: %s", src.name, notes[-1])
         expected = info.nb_frames or (round(info.duration * float(info.rate)) if info.duration and info.rate else None)
         output = _Output(dst, cfg, reader, mode, scale)
+        temporal = temporal_choice(cfg.temporal, einfo)
+        stage: TemporalStage[FrameJob | Any] | None = None
         try:
             with Prefetch(_jobs(reader.items(), cfg, scale), maxsize=engine.batch_size * 3) as jobs, \
                     Sink(output, maxsize=4) as sink:
-                decoded = _stream(jobs, engine, mode, sink.put,
+                put: Callable[[FrameJob | Any], None] = sink.put
+                if temporal.on:
+                    stage = TemporalStage(TemporalParams(), temporal.qp, sink.put, _job_planes, _set_job_y)
+                    put = stage.put
+                decoded = _stream(jobs, engine, mode, put,
                                   lambda n: progress(n, expected) if progress is not None else None)
+                if stage is not None:
+                    stage.finish()
             if output.written != decoded or output.writer is None or output.sidecars is None:
                 raise RuntimeError(f"frame count mismatch: decoded {decoded}, wrote {output.written}")
             output.writer.close()
@@ -423,8 +472,9 @@ def _upscale_video(src: Path, dst: Path, cfg: UpscaleConfig, engine_info: tuple[
     report = ClipReport(
         src=str(src), dst=str(dst), frames=decoded, seconds=wall, fps=decoded / wall if wall else 0.0,
         size_in=(info.width, info.height), size_out=output.size, means=output.sidecars.means(),
-        split_seconds={"decode": jobs.busy, "engine": engine.stats.seconds, "encode": sink.busy},
-        engine=einfo, streams=tuple(output.writer.stream_notes), notes=tuple(notes),
+        split_seconds={"decode": jobs.busy, "engine": engine.stats.seconds, "encode": sink.busy,
+                       **({"temporal": stage.seconds} if stage is not None else {})},
+        engine=einfo, streams=tuple(output.writer.stream_notes), notes=tuple(notes), temporal=temporal,
     )
     output.sidecars.finish(_summary(report, cfg, mode, output.spec.codec if output.spec else None))
     return report

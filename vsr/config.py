@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["DEFAULT_MODEL", "DEGRADATIONS", "ENSEMBLES", "MODELS", "MODEL_SCALES", "RUNTIMES", "SAMPLERS", "SCALES",
-           "SOURCES", "EncodeConfig", "EngineConfig", "TrainConfig",
+           "SOURCES", "TEMPORAL_MODES", "EncodeConfig", "EngineConfig", "TrainConfig",
            "UpscaleConfig"]
 
 # The model `vsr upscale` and `vsr demo` run when none is named. Its shipped
@@ -29,6 +29,9 @@ SCALES = (2, 3, 4, 8, 9, 16)
 # Self-ensemble sizes (vsr.engine.DIHEDRAL_SUBSETS) and the LR degradations of --eval / vsr eval.
 ENSEMBLES = (1, 2, 4, 8)
 DEGRADATIONS = ("bicubic", "blur")
+# --temporal: the flow-guided blend of the output luma (vsr.temporal); auto runs it where the
+# compressed-source weights run on a stream of known QP.
+TEMPORAL_MODES = ("auto", "on", "off")
 # How training draws its patches: uniformly, or by PSNR gain over bicubic (vsr.data.gain).
 SAMPLERS = ("uniform", "gain")
 
@@ -105,6 +108,7 @@ class UpscaleConfig:
     allow_partial: bool = False
     eval_codec: str = "libx264"
     eval_crf: int | None = None  # --eval: re-encode the LR with eval_codec at this CRF (a compressed source)
+    temporal: str = "auto"  # flow-guided temporal blend of the output luma: auto | on | off (vsr.temporal)
 
     def __post_init__(self) -> None:
         if self.eval and self.reference is not None:
@@ -113,6 +117,8 @@ class UpscaleConfig:
             raise ValueError("--eval-crf needs --eval (it compresses the degraded copy)")
         if self.degrade not in DEGRADATIONS:
             raise ValueError(f"unknown degradation {self.degrade!r}; known: bicubic, blur")
+        if self.temporal not in TEMPORAL_MODES:
+            raise ValueError(f"unknown --temporal {self.temporal!r}; known: {', '.join(TEMPORAL_MODES)}")
 
 
 @dataclass(frozen=True)
