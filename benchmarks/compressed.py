@@ -1,7 +1,7 @@
 """The compressed-source benchmark: gain over bicubic when the LR is a streaming-quality video.
 
 Usage: python benchmarks/compressed.py [--models fast fast:compressed espcn edsr LABEL=CKPT]
-                                       [--frames 20] [--crfs 18 23 28 33] [--scale 2] [--dtype fp32]
+                                       [--temporal] [--frames 20] [--crfs 18 23 28 33] [--scale 2] [--dtype fp32]
                                        [--out benchmarks/results]
        python benchmarks/compressed.py --images ../shared/data/Set14 ../shared/data/B100
                                        [--jpeg 30 50 75] [--h264p 23 28] [--name images] ...
@@ -25,6 +25,10 @@ of the scale) and the LR its MATLAB-bicubic downscale, clean, through OpenCV JPE
 ``--jpeg`` quality, and through a libx264 P-frame at each ``--h264p`` CRF (the ``h264p`` step of
 the training chain, seeded per image). Writes OUT/compressed_NAME_xS.csv with the same columns
 (``condition`` in place of ``crf``) and prints the mean gain per condition.
+
+``--temporal`` adds, for each model, a row ``LABEL+t``: its output after the flow-guided temporal
+blend (``vsr.temporal``), run as ``vsr upscale --temporal auto`` runs it: on each compressed LR at
+that LR's median QP, not on the clean LR.
 
 A multi-frame checkpoint (``frames`` > 1) upscales each frame from its window of neighbours
 (the video engine runs one frame at a time, so this is where such weights are measured);
@@ -81,7 +85,11 @@ def _config(spec: str, scale: int, dtype: str, runtime: str, ensemble: int = 1) 
 
 
 class WindowEngine:
-    """A multi-frame checkpoint (``frames`` > 1) on this benchmark: each frame upscaled from its window
+    """``--temporal`` adds, for each model, a row ``LABEL+t``: its output after the flow-guided temporal
+blend (``vsr.temporal``), run as ``vsr upscale --temporal auto`` runs it: on each compressed LR at
+that LR's median QP, not on the clean LR.
+
+A multi-frame checkpoint (``frames`` > 1) on this benchmark: each frame upscaled from its window
     of neighbours (:func:`vsr.frames.temporal_windows`, the ends repeated), fp32 torch. The video
     engine runs one frame at a time, so this is the only place such weights run; on images the window
     is the image repeated (:class:`vsr.models.ecb.StillWindow`)."""
