@@ -525,7 +525,8 @@ def bench(clip: Path | None, frames: int, json_out: Path | None, **opts: Any) ->
     w, h = res.size_in
     ow, oh = res.size_out
     click.echo(f"{res.clip}: {res.frames} frames {w}x{h} -> {ow}x{oh}, model {res.model} x{res.scale}, "
-               f"{res.device}, {res.threads} threads, auto runs {res.auto}")
+               f"{res.device}, {res.threads} threads, auto runs {res.auto}; weights {res.weights}, "
+               f"temporal blend {'on' if res.temporal else 'off'}")
     click.echo(f"  decode           {res.decode_fps:8.1f} fps")
     for name, fps in res.engine_fps.items():
         click.echo(f"  engine {name:<20} {fps:8.1f} fps")

@@ -22,7 +22,7 @@ from vsr.io.encode import ClipWriter, output_pix_fmt, resolve_codec
 from vsr.io.probe import open_input, video_info
 from vsr.runtime import runtime_pairs
 
-from .clip import upscale_path
+from .clip import input_source, note_source, temporal_choice, upscale_path
 
 __all__ = ["BenchReport", "run_bench"]
 
@@ -42,6 +42,8 @@ class BenchReport:
     decode_fps: float = 0.0
     engine_fps: dict[str, float] = field(default_factory=dict)  # "runtime/precision" -> fps, engine alone
     auto: str = ""  # the runtime/precision the configured engine chose
+    weights: str = ""  # the file `vsr upscale` runs on this clip (--source auto: from the stream)
+    temporal: bool = False  # whether `vsr upscale` blends this clip (--temporal auto: from the stream)
     encode_fps: float = 0.0
     e2e_fps_model: float = 0.0
     e2e_fps_bicubic: float = 0.0
@@ -62,7 +64,8 @@ def _engine_fps(engine: Engine, frames: list, batch: int) -> float:
 
 
 def run_bench(src: Path, cfg: UpscaleConfig, *, frames: int = 48) -> BenchReport:
-    """Measure decode / engine / encode / end-to-end frames per second on ``src``."""
+    """Measure decode / engine / encode / end-to-end frames per second on ``src``, with the
+    weights and temporal blend that ``vsr upscale`` would choose for it."""
     report = BenchReport(clip=str(src), model=cfg.engine.model, scale=cfg.engine.scale,
                          threads=torch.get_num_threads())
     t0 = time.perf_counter()
@@ -74,7 +77,11 @@ def run_bench(src: Path, cfg: UpscaleConfig, *, frames: int = 48) -> BenchReport
     report.size_in = (held[0].width, held[0].height)
     report.decode_fps = report.frames / (time.perf_counter() - t0)
 
-    auto, auto_info = build_engine(cfg.engine)
+    stream = input_source(src, cfg)  # the weights (and temporal blend) `vsr upscale` would run here
+    auto, auto_info = build_engine(cfg.engine, stream)
+    auto_info = note_source(auto_info, stream)
+    report.weights = Path(auto_info.weights).name if auto_info.weights else "-"
+    report.temporal = temporal_choice(cfg.temporal, auto_info).on
     report.device = auto_info.device
     report.auto = f"{auto.runtime}/{auto_info.dtype.replace('float32', 'fp32').replace('bfloat16', 'bf16')}"
     if cfg.engine.model != "bicubic":

@@ -283,6 +283,12 @@ def test_bench_times_every_installed_runtime(tmp_path: Path):
     assert all(fps > 0 for fps in report.engine_fps.values())
     assert report.auto.split("/")[0] in ("torch", *INSTALLED)
     assert report.e2e_fps_model > 0 and report.e2e_fps_bicubic > 0
+    # what it times end to end is what `vsr upscale` runs on this clip: the same weights and blend
+    res = CliRunner().invoke(main, ["upscale", str(src), str(tmp_path / "up.mp4"), "--model", "fast", "--quiet"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads((tmp_path / "up.mp4.summary.json").read_text())
+    assert report.weights == Path(summary["engine"]["weights"]).name
+    assert report.temporal == summary["temporal"]["on"] == ("temporal" in report.e2e_split_model)
     res = CliRunner().invoke(main, ["bench", str(src), "--model", "fast", "--frames", "4",
                                     "--json-out", str(tmp_path / "b.json")])
     assert res.exit_code == 0, res.output
