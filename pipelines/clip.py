@@ -232,7 +232,7 @@ def temporal_choice(mode: str, info: EngineInfo, params: TemporalParams | None =
     params = params or TemporalParams()
     why = "--temporal on" if mode == "on" else "--temporal auto: compressed source"
     qp_note = f"median QP {info.qp:.1f}" if info.qp is not None else "QP unknown, taken as 28"
-    return TemporalChoice(True, f"{why}, {qp_note}", info.qp, round(params.sigma(info.scale, info.qp), 3))
+    return TemporalChoice(True, f"{why}, {qp_note}", info.qp, round(params.sigma(info.total_scale, info.qp), 3))
 
 
 class _Sidecars:
