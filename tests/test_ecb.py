@@ -240,8 +240,10 @@ def test_multi_frame_fusion_and_single_frame_start(scale: int):
     grown = _ecb_net("fast", scale=scale, frames=3)
     assert embed_state_dict(grown, single.state_dict())[1] > 0  # the input convs were widened
     with torch.no_grad():
-        # equal up to float summation order (the composed kernels differ in width, not in value)
-        assert (grown.eval()(x) - single(x[:, :1])).abs().max().item() < 1e-4
+        # equal up to float32 summation order (the composed kernels differ in width, not in value); the
+        # perturbed nets' outputs reach about 60, where 1e-4 absolute is some 30 ulp, and oneDNN's kernel
+        # choice moved it past that once (1.2e-4, in a loaded CI run), so the bound is relative too
+        torch.testing.assert_close(grown.eval()(x), single(x[:, :1]), rtol=1e-5, atol=1e-4)
         assert not torch.equal(net(x), net(torch.cat([x[:, :1]] * 3, dim=1)))  # the neighbours matter
     with pytest.raises(ValueError, match="odd"):
         _ecb_net("fast", scale=scale, frames=2)
