@@ -299,7 +299,8 @@ def fit(cfg: TrainConfig, progress: ProgressFn | None = None) -> TrainResult:
                     "expect it to be many times slower than fp32")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    if world > 1 and not dist.is_initialized():
+    own_group = world > 1 and not dist.is_initialized()
+    if own_group:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     out = Path(cfg.out)
     if rank == 0:
@@ -477,6 +478,10 @@ def fit(cfg: TrainConfig, progress: ProgressFn | None = None) -> TrainResult:
             _export(out / "best.pt", net, it, math.nan, elapsed)
     if world > 1:
         dist.barrier()
+    if own_group:
+        # torn down here, after the barrier, not left to each process's exit (PyTorch asks for this):
+        # one loaded CI run saw a rank abort (SIGABRT) after the work was done, cause not captured
+        dist.destroy_process_group()
     return TrainResult(
         iterations=it, best_psnr=best[0], best_iteration=best[1], seconds=elapsed,
         data_wait_share=data_wait / elapsed if elapsed > 0 else 0.0, out=out,
