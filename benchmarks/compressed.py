@@ -27,8 +27,9 @@ the training chain, seeded per image). Writes OUT/compressed_NAME_xS.csv with th
 (``condition`` in place of ``crf``) and prints the mean gain per condition.
 
 ``--temporal`` adds, for each model, a row ``LABEL+t``: its output after the flow-guided temporal
-blend (``vsr.temporal``), run as ``vsr upscale --temporal auto`` runs it: on each compressed LR at
-that LR's median QP, not on the clean LR.
+blend (``vsr.temporal``) on each compressed LR at that LR's median QP, the clean LR left alone. That
+is what ``vsr upscale --temporal auto`` does where compressed-source weights run; for other rows it
+is what ``--temporal on`` would give.
 
 A multi-frame checkpoint (``frames`` > 1) upscales each frame from its window of neighbours
 (the video engine runs one frame at a time, so this is where such weights are measured);
@@ -85,11 +86,7 @@ def _config(spec: str, scale: int, dtype: str, runtime: str, ensemble: int = 1) 
 
 
 class WindowEngine:
-    """``--temporal`` adds, for each model, a row ``LABEL+t``: its output after the flow-guided temporal
-blend (``vsr.temporal``), run as ``vsr upscale --temporal auto`` runs it: on each compressed LR at
-that LR's median QP, not on the clean LR.
-
-A multi-frame checkpoint (``frames`` > 1) on this benchmark: each frame upscaled from its window
+    """A multi-frame checkpoint (``frames`` > 1) on this benchmark: each frame upscaled from its window
     of neighbours (:func:`vsr.frames.temporal_windows`, the ends repeated), fp32 torch. The video
     engine runs one frame at a time, so this is the only place such weights run; on images the window
     is the image repeated (:class:`vsr.models.ecb.StillWindow`)."""
@@ -207,8 +204,7 @@ def main() -> None:
                     help="Also run each multi-frame checkpoint on still windows (LABEL-still): what neighbours add.")
     ap.add_argument("--temporal", action="store_true",
                     help="Also score each model's clip output after the flow-guided temporal blend "
-                         "(vsr.temporal, as `vsr upscale --temporal auto` runs it: on the compressed LR "
-                         "at its QP, not on the clean LR; rows LABEL+t).")
+                         "(vsr.temporal: on the compressed LR at its QP, not on the clean LR; rows LABEL+t).")
     args = ap.parse_args()
     retain_freed_memory()
     torch.set_num_threads(args.threads)
@@ -271,7 +267,7 @@ def main() -> None:
                 else:
                     sr = np.concatenate([engine.upscale_y(ys[i : i + 1]) for i in range(len(ys))])
                 outputs = {name.split("=")[0]: sr}
-                if args.temporal:  # as --temporal auto does it: compressed input only, by its QP
+                if args.temporal:  # compressed input only, by its QP, as --temporal auto does it
                     blended = sr if c is None else blend_sequence(ys, sr, TemporalParams(), qp)
                     outputs[name.split("=")[0] + "+t"] = blended
                 for label, out in outputs.items():

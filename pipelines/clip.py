@@ -219,7 +219,7 @@ def note_source(info: EngineInfo, stream: SourceChoice) -> EngineInfo:
     return replace(info, source_reason=why, qp=stream.qp)
 
 
-def temporal_choice(mode: str, info: EngineInfo, params: TemporalParams | None = None) -> TemporalChoice:
+def temporal_choice(mode: str, info: EngineInfo) -> TemporalChoice:
     """``--temporal`` for a clip run by the engine ``info`` describes. ``auto`` blends where it was
     measured to help (``runs/SHIP_RULE_temporal.md``): the compressed-source weights on a stream whose
     quantiser is known, since the tolerance follows it; clean sources are left as the net made them."""
@@ -229,10 +229,10 @@ def temporal_choice(mode: str, info: EngineInfo, params: TemporalParams | None =
         why = f"{info.model} x{info.scale} runs its clean-source weights" if info.source == "clean" else \
             "no measured quantiser" if info.source == "compressed" else f"{info.source} weights"
         return TemporalChoice(False, f"--temporal auto: {why}")
-    params = params or TemporalParams()
     why = "--temporal on" if mode == "on" else "--temporal auto: compressed source"
     qp_note = f"median QP {info.qp:.1f}" if info.qp is not None else "QP unknown, taken as 28"
-    return TemporalChoice(True, f"{why}, {qp_note}", info.qp, round(params.sigma(info.total_scale, info.qp), 3))
+    sigma = TemporalParams().sigma(info.total_scale, info.qp)  # the parameters _upscale_video's stage runs with
+    return TemporalChoice(True, f"{why}, {qp_note}", info.qp, round(sigma, 3))
 
 
 class _Sidecars:
