@@ -6,6 +6,7 @@ import json
 import shutil
 from fractions import Fraction
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from conftest import write_clip
 
 from cli import main
 from vsr.frames import YuvFrame
-from vsr.io.probe import stream_qp, stream_source
+from vsr.io.probe import frame_qp, side_data, stream_qp, stream_source
 from vsr.io.recompress import Recompressor
 from vsr.weights import qp_bands, qp_floor, weights_dir
 
@@ -87,6 +88,25 @@ def test_stream_qp_reads_the_quantiser_of_h264_and_nothing_else(tmp_path: Path):
     assert stream_qp(write_clip(tmp_path / "ffv1.mkv", frames=4, size=(64, 48), codec="ffv1")) is None
     choice = stream_source(tmp_path / "crf36.mp4")
     assert choice.source == "compressed" and choice.qp == coarse and f"QP {coarse:.1f}" in choice.reason
+
+
+def test_side_data_reads_both_pyav_container_forms(tmp_path: Path):
+    """PyAV 18.1.1 iterates a frame's side data as a mapping (types); 18.1.0 iterated the entries.
+    The same decoded frame, seen through either form, gives the same entries and the same QP."""
+    import av
+
+    with av.open(str(write_clip(tmp_path / "crf30.mp4", frames=2, size=(64, 48), crf=30))) as container:
+        stream = container.streams.video[0]
+        stream.codec_context.options = {"export_side_data": "venc_params"}
+        frame = next(container.decode(stream))
+        entries = side_data(frame)
+        assert any(getattr(e.type, "name", "") == "VIDEO_ENC_PARAMS" for e in entries)
+
+        old = SimpleNamespace(side_data=entries)  # iterates the entries, as PyAV <= 18.1.0 did
+        new = SimpleNamespace(side_data={e.type: e for e in entries})  # a mapping, as in PyAV 18.1.1
+        assert side_data(old) == side_data(new) == entries
+        qp = frame_qp(frame)
+        assert qp is not None and 20 < qp <= 51 and frame_qp(old) == frame_qp(new) == qp
 
 
 def test_recompressor_reports_the_qp_it_coded_at():

@@ -10,6 +10,7 @@ from pathlib import Path
 import av
 import numpy as np
 from av.sidedata.encparams import VideoEncParams, VideoEncParamsType
+from av.sidedata.sidedata import Type as SideDataType
 
 __all__ = [
     "CLEAN_BPP",
@@ -79,6 +80,16 @@ class HdrStatic:
 _PQ_OR_HLG = (16, 18)  # AVColorTransferCharacteristic: SMPTE ST 2084, ARIB STD-B67
 
 
+def side_data(frame: av.VideoFrame) -> list:
+    """The side-data entries (``av.sidedata.SideData`` and subclasses) a decoded frame carries.
+
+    PyAV 18.1.1 made ``frame.side_data`` a mapping whose iteration yields the entry types;
+    18.1.0 and earlier iterate the entries themselves. Both are supported here, in one place.
+    """
+    container = frame.side_data
+    return [container[key] if isinstance(key, SideDataType) else key for key in container]
+
+
 def hdr_static(path: Path) -> HdrStatic | None:
     """The HDR10 static metadata the first frame of ``path``'s main video stream carries; None for
     SDR streams (not PQ or HLG; nothing is decoded then) and for HDR ones without it."""
@@ -91,7 +102,7 @@ def hdr_static(path: Path) -> HdrStatic | None:
         except (StopIteration, av.error.FFmpegError, ValueError):
             return None
         master = cll = None
-        for data in frame.side_data:
+        for data in side_data(frame):
             raw = bytes(memoryview(data))
             name = getattr(data.type, "name", "")
             if name == "MASTERING_DISPLAY_METADATA" and len(raw) >= 88:
@@ -240,7 +251,7 @@ def frame_qp(frame: av.VideoFrame) -> float | None:
     """Mean quantiser over a decoded H.264 frame's macroblocks (0..51), from the encoding
     parameters the decoder exports when opened with ``export_side_data=venc_params``; None
     when the frame carries none (another codec, or the option was not set)."""
-    for data in frame.side_data:
+    for data in side_data(frame):
         if isinstance(data, VideoEncParams) and data.codec_type == VideoEncParamsType.H264:
             if data.nb_blocks == 0:
                 return float(data.qp)
