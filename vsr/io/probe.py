@@ -29,6 +29,7 @@ __all__ = [
     "open_input",
     "pixel_aspect",
     "probe",
+    "side_data",
     "stream_qp",
     "stream_source",
     "video_info",
